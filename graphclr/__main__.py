@@ -1,0 +1,5 @@
+import sys
+
+from graphclr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,73 @@
+"""The ``graphclr`` command line.
+
+Each subcommand lives in its own module exposing ``add_parser(subparsers)``. Those modules
+import only ``argparse`` at the top, and torch/DGL inside the command body, so that
+``graphclr --help`` answers instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "build_parser"]
+
+#: subcommand modules, in the order ``--help`` lists them
+COMMAND_MODULES: tuple[str, ...] = (
+    "graphclr.cli.demo",
+    "graphclr.cli.graphs",
+    "graphclr.cli.extract",
+    "graphclr.cli.label",
+    "graphclr.cli.data",
+    "graphclr.cli.synth",
+    "graphclr.cli.pretrain",
+    "graphclr.cli.benchmark",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from graphclr import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="graphclr",
+        description="Image-graph contrastive learning on chest X-rays: report graphs, "
+                    "graph encoders, pretraining and evaluation.")
+    parser.add_argument("--version", action="version", version=f"graphclr {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:  # a command not yet part of this install
+            if err.name != name:
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError) as err:
+        if args.verbose:
+            raise
+        print(f"graphclr {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,442 @@
+"""Report knowledge graphs in the RadGraph schema, and exact RadGraph JSON I/O.
+
+A :class:`ReportGraph` is one report's text plus its entities and relations. Entity spans
+are inclusive token indices into ``text.split()``, as in RadGraph. Relations are stored
+as ``(type, head, tail)`` with ``head``/``tail`` indexing :attr:`ReportGraph.entities`;
+the RadGraph entity ids (``"1"``, ``"2"``, ...) are kept on each entity so that writing a
+graph back gives the file it came from.
+
+Readers accept every released layout:
+
+* RadGraph 1.0 ``train.json`` / ``dev.json``: ``{id: {text, entities, data_source, data_split}}``;
+* RadGraph 1.0 ``test.json``: ``{id: {text, labeler_1: {entities, ...}, labeler_2: {...}, ...}}``;
+* ``MIMIC-CXR_graphs.json`` / ``CheXpert_graphs.json`` (the inference sets, same record layout
+  as train, keys such as ``p18/p18004941/s58821758.txt``);
+* RadGraph-XL / ``radgraph`` package output (labels such as ``"Observation::definitely absent"``).
+
+Every relation of an entity is kept (the reference implementation kept only the first).
+
+Examples:
+    >>> g = ReportGraph.from_radgraph_record("r1", {
+    ...     "text": "small left effusion",
+    ...     "entities": {
+    ...         "1": {"tokens": "small", "label": "OBS-DP", "start_ix": 0, "end_ix": 0,
+    ...               "relations": [["modify", "3"]]},
+    ...         "2": {"tokens": "left", "label": "ANAT-DP", "start_ix": 1, "end_ix": 1,
+    ...               "relations": []},
+    ...         "3": {"tokens": "effusion", "label": "OBS-DP", "start_ix": 2, "end_ix": 2,
+    ...               "relations": [["located_at", "2"]]}}})
+    >>> [(r.type, g.entities[r.head].tokens, g.entities[r.tail].tokens) for r in g.relations]
+    [('modify', 'small', 'effusion'), ('located_at', 'effusion', 'left')]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graphclr.utils import atomic_write
+from graphclr.constants import (
+    ANATOMY,
+    LABEL_TO_KIND_CERTAINTY,
+    OBSERVATION,
+    RELATIONS,
+)
+
+__all__ = [
+    "Entity",
+    "Relation",
+    "ReportGraph",
+    "RadGraphFormatError",
+    "RadGraphCollection",
+    "LABELERS",
+    "read_radgraph",
+    "parse_radgraph",
+    "to_radgraph_dict",
+    "write_radgraph",
+]
+
+LABELERS: tuple[str, str] = ("labeler_1", "labeler_2")
+_ENTITY_KEYS = ("tokens", "label", "start_ix", "end_ix", "relations")
+
+
+class RadGraphFormatError(ValueError):
+    """A RadGraph record that does not follow the schema.
+
+    Attributes:
+        report_id: the record's key in the file (``None`` when the file itself is wrong).
+        field: a path to the offending field, e.g. ``entities['3'].relations[0]``.
+        source: the file (or other source) the record came from, when known.
+    """
+
+    def __init__(self, problem: str, *, report_id: str | None = None, field: str | None = None,
+                 source: str | os.PathLike[str] | None = None) -> None:
+        self.problem = problem
+        self.report_id = report_id
+        self.field = field
+        self.source = str(source) if source is not None else None
+        where = []
+        if self.source:
+            where.append(self.source)
+        if report_id is not None:
+            where.append(f"report {report_id!r}")
+        if field:
+            where.append(field)
+        super().__init__(": ".join(where + [problem]))
+
+    def with_source(self, source: str | os.PathLike[str]) -> RadGraphFormatError:
+        return RadGraphFormatError(self.problem, report_id=self.report_id, field=self.field,
+                                   source=source)
+
+
+@dataclass(slots=True)
+class Entity:
+    """One entity: a token span with a RadGraph label.
+
+    Args:
+        tokens: the entity's text, tokens joined by single spaces (RadGraph's ``tokens``).
+        label: a RadGraph v1 label (``ANAT-DP``, ``OBS-DP``, ``OBS-U``, ``OBS-DA``) or a
+            RadGraph-XL label (``"Observation::uncertain"``, ...), kept verbatim.
+        start_ix: first token index into ``text.split()``.
+        end_ix: last token index, inclusive.
+        id: the RadGraph entity key (``"1"``, ``"2"``, ...); ``None`` lets writers number it.
+        extra: any further keys the record carried, kept for a lossless round trip.
+    """
+
+    tokens: str
+    label: str
+    start_ix: int
+    end_ix: int
+    id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``"anatomy"`` or ``"observation"``."""
+        return LABEL_TO_KIND_CERTAINTY[self.label][0]
+
+    @property
+    def certainty(self) -> str:
+        """``"present"``, ``"absent"`` or ``"uncertain"``."""
+        return LABEL_TO_KIND_CERTAINTY[self.label][1]
+
+    @property
+    def is_anatomy(self) -> bool:
+        return self.kind == ANATOMY
+
+    @property
+    def is_observation(self) -> bool:
+        return self.kind == OBSERVATION
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A directed relation ``head --type--> tail`` between two entity indices."""
+
+    type: str
+    head: int
+    tail: int
+
+
+@dataclass(slots=True)
+class ReportGraph:
+    """A report and its knowledge graph.
+
+    Args:
+        id: the report id (a RadGraph key, an Open-i ``CXR123``, a MIMIC path, ...).
+        text: the report text that spans index into (``text.split()``).
+        entities: the nodes.
+        relations: the edges, ``head``/``tail`` indexing ``entities``.
+        metadata: record-level fields besides text and entities (``data_source``,
+            ``data_split``, ...), kept in order.
+        annotator: ``"labeler_1"``/``"labeler_2"`` for the RadGraph test set, else ``None``.
+        annotator_metadata: fields stored beside ``entities`` inside the labeler object.
+    """
+
+    id: str
+    text: str
+    entities: list[Entity] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    annotator: str | None = None
+    annotator_metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> list[str]:
+        """The report's tokens, as RadGraph spans index them."""
+        return self.text.split()
+
+    def relations_of(self, head: int) -> list[Relation]:
+        """Every relation whose head is entity ``head``, in stored order."""
+        return [r for r in self.relations if r.head == head]
+
+    def validate(self) -> None:
+        """Raise :class:`RadGraphFormatError` if any label, span or relation is invalid."""
+        n_tokens = len(self.text.split()) if isinstance(self.text, str) else 0
+        if not isinstance(self.text, str):
+            raise RadGraphFormatError("must be a string", report_id=self.id, field="text")
+        for i, ent in enumerate(self.entities):
+            name = f"entities[{ent.id!r}]" if ent.id is not None else f"entities[{i}]"
+            _check_entity(self.id, name, ent.label, ent.start_ix, ent.end_ix, n_tokens)
+        for j, rel in enumerate(self.relations):
+            fld = f"relations[{j}]"
+            if rel.type not in RELATIONS:
+                raise RadGraphFormatError(
+                    f"unknown relation type {rel.type!r} (expected one of {', '.join(RELATIONS)})",
+                    report_id=self.id, field=fld)
+            for end in (rel.head, rel.tail):
+                if not (isinstance(end, int) and 0 <= end < len(self.entities)):
+                    raise RadGraphFormatError(
+                        f"entity index {end!r} out of range (report has {len(self.entities)} entities)",
+                        report_id=self.id, field=fld)
+
+    # --- RadGraph records ------------------------------------------------------------
+    @classmethod
+    def from_radgraph_record(cls, report_id: str, record: Mapping[str, Any], *,
+                             labeler: str | None = None) -> ReportGraph:
+        """Parse one RadGraph record (the value stored under ``report_id``).
+
+        For test-set records (``labeler_1``/``labeler_2``) pass ``labeler``; if it is
+        ``None`` the first labeler is used, as the reference implementation did.
+        """
+        if not isinstance(record, Mapping):
+            raise RadGraphFormatError(f"record must be an object, got {type(record).__name__}",
+                                      report_id=report_id)
+        if "text" not in record:
+            raise RadGraphFormatError("missing key", report_id=report_id, field="text")
+        text = record["text"]
+        if not isinstance(text, str):
+            raise RadGraphFormatError("must be a string", report_id=report_id, field="text")
+        metadata = {k: v for k, v in record.items() if k != "text" and k != "entities"
+                    and k not in LABELERS}
+        annotator = None
+        annotator_metadata: dict[str, Any] = {}
+        prefix = ""
+        if any(k in record for k in LABELERS):
+            annotator = labeler or LABELERS[0]
+            if annotator not in record:
+                raise RadGraphFormatError("missing key", report_id=report_id, field=annotator)
+            holder = record[annotator]
+            if not isinstance(holder, Mapping):
+                raise RadGraphFormatError("must be an object", report_id=report_id, field=annotator)
+            annotator_metadata = {k: v for k, v in holder.items() if k != "entities"}
+            prefix = f"{annotator}."
+        else:
+            if labeler is not None:
+                raise RadGraphFormatError(f"record has no {labeler!r} annotation",
+                                          report_id=report_id, field=labeler)
+            holder = record
+        if "entities" not in holder:
+            raise RadGraphFormatError("missing key", report_id=report_id, field=prefix + "entities")
+        raw_entities = holder["entities"]
+        if not isinstance(raw_entities, Mapping):
+            raise RadGraphFormatError("must be an object keyed by entity id",
+                                      report_id=report_id, field=prefix + "entities")
+        entities, relations = _parse_entities(report_id, text, raw_entities, prefix)
+        return cls(id=str(report_id), text=text, entities=entities, relations=relations,
+                   metadata=metadata, annotator=annotator, annotator_metadata=annotator_metadata)
+
+    def entities_to_radgraph(self) -> dict[str, Any]:
+        """The ``entities`` object of a RadGraph record, every relation included."""
+        ids = [e.id if e.id is not None else str(i + 1) for i, e in enumerate(self.entities)]
+        if len(set(ids)) != len(ids):
+            raise RadGraphFormatError("duplicate entity ids", report_id=self.id, field="entities")
+        by_head: dict[int, list[list[str]]] = {i: [] for i in range(len(self.entities))}
+        for rel in self.relations:
+            by_head[rel.head].append([rel.type, ids[rel.tail]])
+        out: dict[str, Any] = {}
+        for i, ent in enumerate(self.entities):
+            item: dict[str, Any] = {"tokens": ent.tokens, "label": ent.label,
+                                    "start_ix": ent.start_ix, "end_ix": ent.end_ix,
+                                    "relations": by_head[i]}
+            item.update(ent.extra)
+            out[ids[i]] = item
+        return out
+
+    def to_radgraph_record(self) -> dict[str, Any]:
+        """This graph as a train/inference-style RadGraph record (no labeler nesting)."""
+        return {"text": self.text, "entities": self.entities_to_radgraph(), **self.metadata}
+
+
+def _check_entity(report_id: str, name: str, label: Any, start: Any, end: Any,
+                  n_tokens: int) -> None:
+    if label not in LABEL_TO_KIND_CERTAINTY:
+        raise RadGraphFormatError(
+            f"unknown label {label!r} (expected a RadGraph v1 or RadGraph-XL entity label)",
+            report_id=report_id, field=f"{name}.label")
+    for key, value in (("start_ix", start), ("end_ix", end)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RadGraphFormatError(f"must be an integer, got {value!r}",
+                                      report_id=report_id, field=f"{name}.{key}")
+    if not 0 <= start <= end < n_tokens:
+        raise RadGraphFormatError(
+            f"span [{start}, {end}] is outside the text ({n_tokens} tokens) or reversed",
+            report_id=report_id, field=f"{name}.start_ix")
+
+
+def _parse_entities(report_id: str, text: str, raw: Mapping[str, Any],
+                    prefix: str) -> tuple[list[Entity], list[Relation]]:
+    n_tokens = len(text.split())
+    index = {str(k): i for i, k in enumerate(raw)}
+    entities: list[Entity] = []
+    relations: list[Relation] = []
+    for i, (key, item) in enumerate(raw.items()):
+        name = f"{prefix}entities[{str(key)!r}]"
+        if not isinstance(item, Mapping):
+            raise RadGraphFormatError("must be an object", report_id=report_id, field=name)
+        for k in _ENTITY_KEYS:
+            if k not in item:
+                raise RadGraphFormatError("missing key", report_id=report_id, field=f"{name}.{k}")
+        _check_entity(report_id, name, item["label"], item["start_ix"], item["end_ix"], n_tokens)
+        if not isinstance(item["tokens"], str):
+            raise RadGraphFormatError("must be a string", report_id=report_id,
+                                      field=f"{name}.tokens")
+        rels = item["relations"]
+        if not isinstance(rels, list):
+            raise RadGraphFormatError("must be a list of [type, target_id]",
+                                      report_id=report_id, field=f"{name}.relations")
+        for j, rel in enumerate(rels):
+            fld = f"{name}.relations[{j}]"
+            if not (isinstance(rel, (list, tuple)) and len(rel) == 2):
+                raise RadGraphFormatError(f"must be [type, target_id], got {rel!r}",
+                                          report_id=report_id, field=fld)
+            rtype, target = rel
+            if rtype not in RELATIONS:
+                raise RadGraphFormatError(
+                    f"unknown relation type {rtype!r} (expected one of {', '.join(RELATIONS)})",
+                    report_id=report_id, field=fld)
+            if str(target) not in index:
+                raise RadGraphFormatError(f"target {target!r} is not an entity of this report",
+                                          report_id=report_id, field=fld)
+            relations.append(Relation(rtype, i, index[str(target)]))
+        extra = {k: v for k, v in item.items() if k not in _ENTITY_KEYS}
+        entities.append(Entity(tokens=item["tokens"], label=item["label"],
+                               start_ix=item["start_ix"], end_ix=item["end_ix"],
+                               id=str(key), extra=extra))
+    return entities, relations
+
+
+class RadGraphCollection(Sequence[ReportGraph]):
+    """The graphs read from one RadGraph file, plus what was skipped.
+
+    Attributes:
+        graphs: the parsed graphs, in file order (two per record for the test set when
+            both labelers are read).
+        skipped: the errors of records dropped under ``strict=False``.
+        source: where the graphs came from.
+    """
+
+    def __init__(self, graphs: list[ReportGraph], skipped: list[RadGraphFormatError] | None = None,
+                 source: str | None = None) -> None:
+        self.graphs = graphs
+        self.skipped = skipped or []
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.graphs[i]
+
+    def __iter__(self) -> Iterator[ReportGraph]:
+        return iter(self.graphs)
+
+    @property
+    def num_skipped(self) -> int:
+        return len(self.skipped)
+
+    def __repr__(self) -> str:
+        return (f"RadGraphCollection({len(self.graphs)} graphs, {self.num_skipped} skipped, "
+                f"source={self.source!r})")
+
+
+def parse_radgraph(data: Mapping[str, Any], *, strict: bool = True,
+                   labeler: str | None = None, source: str | None = None) -> RadGraphCollection:
+    """Parse a loaded RadGraph JSON object (``{report_id: record}``).
+
+    Args:
+        data: the JSON object.
+        strict: raise on the first malformed record (default); with ``False`` skip it and
+            record the error in :attr:`RadGraphCollection.skipped`.
+        labeler: for the test set, ``"labeler_1"``, ``"labeler_2"`` or ``"all"`` (both, one
+            graph each, sharing the report id). ``None`` reads ``labeler_1``.
+        source: a name for error messages (usually the file path).
+    """
+    if not isinstance(data, Mapping):
+        raise RadGraphFormatError(
+            f"top level must be an object keyed by report id, got {type(data).__name__}",
+            source=source)
+    graphs: list[ReportGraph] = []
+    skipped: list[RadGraphFormatError] = []
+    for report_id, record in data.items():
+        try:
+            if labeler == "all" and isinstance(record, Mapping) and any(k in record for k in LABELERS):
+                for lab in LABELERS:
+                    if lab in record:
+                        graphs.append(ReportGraph.from_radgraph_record(report_id, record, labeler=lab))
+            else:
+                lab = None if labeler == "all" else labeler
+                graphs.append(ReportGraph.from_radgraph_record(report_id, record, labeler=lab))
+        except RadGraphFormatError as err:
+            err = err.with_source(source) if source else err
+            if strict:
+                raise err from None
+            skipped.append(err)
+    return RadGraphCollection(graphs, skipped, source)
+
+
+def read_radgraph(path: str | os.PathLike[str], *, strict: bool = True,
+                  labeler: str | None = None) -> RadGraphCollection:
+    """Read a RadGraph JSON file in any released layout. See :func:`parse_radgraph`."""
+    path = Path(path)
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as err:
+        raise RadGraphFormatError(f"not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}",
+                                  source=str(path)) from None
+    return parse_radgraph(data, strict=strict, labeler=labeler, source=str(path))
+
+
+def to_radgraph_dict(graphs: Iterable[ReportGraph]) -> dict[str, Any]:
+    """Graphs as a RadGraph JSON object.
+
+    Graphs that carry an ``annotator`` are nested under it (the test-set layout); graphs
+    sharing an id and annotated by different labelers end up in one record.
+    """
+    out: dict[str, Any] = {}
+    for g in graphs:
+        if g.annotator is None:
+            if g.id in out:
+                raise RadGraphFormatError("duplicate report id", report_id=g.id)
+            out[g.id] = g.to_radgraph_record()
+            continue
+        record = out.setdefault(g.id, {"text": g.text})
+        if "entities" in record:
+            raise RadGraphFormatError("report id used both with and without a labeler",
+                                      report_id=g.id)
+        if g.annotator in record:
+            raise RadGraphFormatError(f"duplicate {g.annotator} annotation", report_id=g.id)
+        record[g.annotator] = {"entities": g.entities_to_radgraph(), **g.annotator_metadata}
+        for k, v in g.metadata.items():
+            record.setdefault(k, v)
+    # metadata goes after the labelers, as in the released test.json
+    for rid, record in out.items():
+        if any(k in record for k in LABELERS):
+            labs = {k: record.pop(k) for k in LABELERS if k in record}
+            meta = {k: record.pop(k) for k in list(record) if k != "text"}
+            record.update(labs)
+            record.update(meta)
+    return out
+
+
+def write_radgraph(path: str | os.PathLike[str], graphs: Iterable[ReportGraph], *,
+                   indent: int | None = None) -> None:
+    """Write graphs as RadGraph JSON, atomically (a temporary file renamed into place)."""
+    data = to_radgraph_dict(graphs)
+    with atomic_write(path) as fh:
+        json.dump(data, fh, indent=indent, ensure_ascii=False)

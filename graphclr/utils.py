@@ -1,0 +1,105 @@
+"""Small helpers shared across graphclr: atomic file writes, seeding, environment report."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import random
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_write", "seed_everything", "env_report"]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` and rename it over ``path`` on success.
+
+    A crash or exception leaves any previous ``path`` untouched, so long jobs never
+    leave a half-written checkpoint, graph store or result file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
+    try:
+        with open(tmp, mode, **open_kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success.
+
+    For writers that insist on a file name (``dgl.save_graphs``, ``torch.save``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def seed_everything(seed: int) -> Any:
+    """Seed Python, NumPy and torch (CPU and CUDA) and return a seeded ``torch.Generator``."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    try:  # DGL keeps its own RNG for sampling ops
+        import dgl
+
+        dgl.seed(seed)
+    except ImportError:  # pragma: no cover - dgl is a hard dependency
+        pass
+    return gen
+
+
+def env_report() -> dict[str, Any]:
+    """Versions and machine facts recorded with every result."""
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+    }
+    for mod in ("graphclr", "torch", "dgl", "torchvision", "numpy", "spacy", "sklearn"):
+        try:
+            m = __import__(mod)
+            info[mod] = getattr(m, "__version__", "unknown")
+        except Exception as err:  # noqa: BLE001 - a report, never fatal
+            info[mod] = f"unavailable ({type(err).__name__})"
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except Exception:  # noqa: BLE001
+        pass
+    return info
