@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "seed_everything", "env_report"]
+__all__ = ["atomic_write", "atomic_path", "paused_gc", "seed_everything", "env_report"]
 
 
 @contextlib.contextmanager
@@ -57,6 +57,25 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while creating many long-lived objects.
+
+    Building thousands of DGL graphs allocates enough objects to trigger repeated full
+    collections that rescan everything built so far; pausing them roughly doubles the
+    build rate. The previous state is restored on exit.
+    """
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def seed_everything(seed: int) -> Any:

@@ -7,11 +7,6 @@ import argparse
 from pathlib import Path
 
 
-def example_radgraph_path() -> Path:
-    """The bundled example RadGraph file (hand-written reports, RadGraph v1 layout)."""
-    return Path(__file__).resolve().parent.parent / "data_files" / "example_radgraph.json"
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="build heterographs from the bundled example RadGraph file",
                        description="Read the bundled example RadGraph file, build DGL "
@@ -24,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import dgl
 
+    from graphclr.examples import example_radgraph_path
     from graphclr.graphs import Vocabulary, batch_graphs, render_graph, to_homogeneous
     from graphclr.schema import read_radgraph
 

@@ -42,6 +42,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     from graphclr.graphs import Vocabulary, encode_report, save_graph_store, to_heterograph
     from graphclr.schema import read_radgraph
+    from graphclr.utils import paused_gc
 
     reports = []
     skipped = 0
@@ -60,13 +61,14 @@ def run_build(args: argparse.Namespace) -> int:
     vocab = Vocabulary.load(args.vocab) if args.vocab else Vocabulary.from_graphs(reports, min_freq=args.min_freq)
     graphs = []
     nodes = edges = off_schema = 0
-    for rg in tqdm(reports, desc="building graphs", unit="graph", disable=None):
-        arrays = encode_report(rg, vocab, max_tokens=args.max_tokens)
-        off_schema += arrays.num_off_schema
-        g = to_heterograph(arrays)
-        nodes += g.num_nodes()
-        edges += g.num_edges()
-        graphs.append(g)
+    with paused_gc():
+        for rg in tqdm(reports, desc="building graphs", unit="graph", disable=None):
+            arrays = encode_report(rg, vocab, max_tokens=args.max_tokens)
+            off_schema += arrays.num_off_schema
+            g = to_heterograph(arrays)
+            nodes += g.num_nodes()
+            edges += g.num_edges()
+            graphs.append(g)
     meta = {"sources": [str(p) for p in args.inputs], "max_tokens": args.max_tokens,
             "vocab": vocab.to_dict(), "num_off_schema_relations": off_schema,
             "num_skipped_records": skipped}

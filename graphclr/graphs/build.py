@@ -428,8 +428,11 @@ def batch_graphs(graphs: Sequence[ReportGraph | GraphArrays], vocab: Vocabulary 
 
 def build_graphs(graphs: Iterable[ReportGraph], vocab: Vocabulary | None = None, *,
                  max_tokens: int = 4) -> list[dgl.DGLHeteroGraph]:
-    """One heterograph per report."""
-    return [to_heterograph(g, vocab, max_tokens=max_tokens) for g in graphs]
+    """One heterograph per report (the collector is paused while they are made)."""
+    from graphclr.utils import paused_gc
+
+    with paused_gc():
+        return [to_heterograph(g, vocab, max_tokens=max_tokens) for g in graphs]
 
 
 def empty_heterograph() -> dgl.DGLHeteroGraph:
