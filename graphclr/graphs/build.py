@@ -241,13 +241,16 @@ class _HeteroFactory:
         from dgl import heterograph_index as hgi
         from dgl import utils as dutils
         from dgl._ffi.object_generic import convert_to_object
-        from dgl.frame import Frame
+        from dgl.frame import Column, Frame, Scheme
 
         self._copy = copy.copy
         self._hgi = hgi
         self._toindex = dutils.toindex
         self._to_nd = F.to_dgl_nd
         self._Frame = Frame
+        self._Column = Column
+        self._Scheme = Scheme
+        self._schemes: dict[tuple[int, ...], Any] = {}
         self._torch = torch
         # the C entry point behind hgi.create_unitgraph_from_coo, taking DGL arrays
         self._unit_from_coo = hgi._CAPI_DGLHeteroCreateUnitGraphFromCOO
@@ -285,15 +288,22 @@ class _HeteroFactory:
         from_numpy, to_nd = self._torch.from_numpy, self._to_nd
         rels = []
         num_edges = []
+        converted: dict[int, Any] = {}  # a reverse type reuses its forward arrays
+
+        def nd(arr: np.ndarray) -> Any:
+            out = converted.get(id(arr))
+            if out is None:
+                out = converted[id(arr)] = to_nd(from_numpy(arr))
+            return out
+
         for i, uv in enumerate(edges):
             a, b = self.rel_ends[i]
             if uv is None:
                 rels.append(self._empty(self.rel_ntypes[i], num_nodes[a], num_nodes[b]))
                 num_edges.append(0)
             else:
-                rels.append(self._unit_from_coo(
-                    self.rel_ntypes[i], num_nodes[a], num_nodes[b], to_nd(from_numpy(uv[0])),
-                    to_nd(from_numpy(uv[1])), self._formats, False, False))
+                rels.append(self._unit_from_coo(self.rel_ntypes[i], num_nodes[a], num_nodes[b],
+                                                nd(uv[0]), nd(uv[1]), self._formats, False, False))
                 num_edges.append(int(uv[0].shape[0]))
         gidx = self._hgi.create_heterograph_from_relations(
             self.metagraph, rels, self._toindex(list(num_nodes), "int64"))
@@ -301,11 +311,23 @@ class _HeteroFactory:
         g._graph = gidx
         g._batch_num_nodes = None
         g._batch_num_edges = None
-        Frame = self._Frame
-        g._node_frames = [Frame({k: from_numpy(v) for k, v in data.items()}, num_rows=n)
-                          for data, n in zip(node_data, num_nodes)]
+        Frame, Column = self._Frame, self._Column
+        node_frames = []
+        for data, n in zip(node_data, num_nodes):
+            frame = Frame(num_rows=n)
+            # columns with a known scheme: skips DGL's per-column scheme inference
+            frame._columns = {k: Column(from_numpy(v), self._scheme(v)) for k, v in data.items()}
+            node_frames.append(frame)
+        g._node_frames = node_frames
         g._edge_frames = [Frame(num_rows=n) for n in num_edges]
         return g
+
+    def _scheme(self, arr: np.ndarray) -> Any:
+        key = arr.shape[1:]
+        scheme = self._schemes.get(key)
+        if scheme is None:
+            scheme = self._schemes[key] = self._Scheme(tuple(key), self._torch.int64)
+        return scheme
 
 
 _FACTORY: _HeteroFactory | None = None
