@@ -91,12 +91,11 @@ def load_image(path: str | os.PathLike[str], decode_size: int | None = None) -> 
     try:
         if decode_size and img.format == "JPEG":
             img.draft("L", (int(decode_size), int(decode_size)))
-        img.load()
+        img.load()  # reads the pixels and releases the file (single-frame formats)
         return _to_mode_l(img)
     except (OSError, ValueError, SyntaxError) as err:
-        raise ImageLoadError(path, "unreadable", str(err)) from None
-    finally:
         img.close()
+        raise ImageLoadError(path, "unreadable", str(err)) from None
 
 
 def _tail_ok(path: Path, fmt: str | None) -> str | None:
