@@ -112,6 +112,11 @@ class _Decode:
         return i, np.asarray(resize_square(img, self.size), dtype=np.uint8), ""
 
 
+def _identity(item: Any) -> Any:
+    """Keep worker results as NumPy arrays (no tensor conversion)."""
+    return item
+
+
 def build_image_cache(dataset: Any, cache_dir: str | os.PathLike[str], size: int = 256, *,
                       num_workers: int = 0, flush_every: int = 512, progress: bool = True) -> ImageCache:
     """Write (or finish writing) an image cache for every item of ``dataset``.
@@ -159,7 +164,7 @@ def build_image_cache(dataset: Any, cache_dir: str | os.PathLike[str], size: int
     if todo:
         mm = np.memmap(images_path, dtype=np.uint8, mode="r+", shape=(n, size, size))
         loader = DataLoader(_Decode(dataset, size, todo), batch_size=None, shuffle=False,
-                            num_workers=num_workers)
+                            num_workers=num_workers, collate_fn=_identity)
         since = 0
         t0 = time.perf_counter()
         for i, arr, err in tqdm(loader, total=len(todo), desc="image cache", unit="img",

@@ -1,11 +1,18 @@
 """What a report graph says should be drawn: findings with certainty, side, zone and size.
 
 The synthetic benchmark draws what the *graph* says, so this module reads graphs only
-(never the report text). An observation entity names a finding through its tokens
-(``effusion``, ``opacities``, ``cardiomegaly``, ...); its side, zone and size come from the
-tokens of entities connected to it by ``modify`` and ``located_at`` (up to three hops,
-without crossing into another finding): ``small`` -modify-> ``effusion`` -located_at->
-``pleural`` <-modify- ``left`` gives a small left pleural effusion.
+(never the report text). Two readers give the same :class:`Finding` records:
+
+* ``method="labels"`` (the default when available): graphclr's graph labeller,
+  :func:`graphclr.labels.findings`, which normalises each observation with the extractor's
+  lexicon (so "heart size normal" is cardiomegaly *absent*, "bibasilar" is bilateral lower)
+  and whose concepts are mapped onto the drawable findings by :data:`LABELS_CONCEPTS`;
+* ``method="rules"``: a small self-contained reader. An observation entity names a finding
+  through its tokens (``effusion``, ``opacities``, ``cardiomegaly``, ...); its side, zone
+  and size come from the tokens of entities connected to it by ``modify`` and
+  ``located_at`` (up to three hops, without crossing into another finding): ``small``
+  -modify-> ``effusion`` -located_at-> ``pleural`` <-modify- ``left`` gives a small left
+  pleural effusion.
 
 Sides are the *patient's* (``left`` = the patient's left, drawn on the image's right, as a
 PA radiograph is displayed).
@@ -17,10 +24,12 @@ import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphclr.schema import ReportGraph
 
-__all__ = ["Finding", "FINDINGS", "DEVICE_KINDS", "findings_from_graph", "merge_findings"]
+__all__ = ["Finding", "FINDINGS", "DEVICE_KINDS", "LABELS_CONCEPTS", "findings_from_graph",
+           "merge_findings"]
 
 #: the findings the renderer can draw
 FINDINGS: tuple[str, ...] = ("cardiomegaly", "effusion", "pneumothorax", "consolidation", "opacity",
@@ -67,6 +76,30 @@ _DEVICE = (
 )
 _PRIORITY = {"present": 2, "uncertain": 1, "absent": 0}
 
+#: graphclr.labels concept -> (drawable finding, device kind); concepts not listed are not drawn
+LABELS_CONCEPTS: dict[str, tuple[str, str | None]] = {
+    "cardiomegaly": ("cardiomegaly", None),
+    "effusion": ("effusion", None), "blunting": ("effusion", None),
+    "blunted_costophrenic_angle": ("effusion", None),
+    "pneumothorax": ("pneumothorax", None),
+    "consolidation": ("consolidation", None),
+    "opacity": ("opacity", None), "density": ("opacity", None), "airspace_disease": ("opacity", None),
+    "ground_glass": ("opacity", None), "infiltrate": ("opacity", None),
+    "pneumonia": ("pneumonia", None), "infection": ("pneumonia", None), "aspiration": ("pneumonia", None),
+    "atelectasis": ("atelectasis", None), "volume_loss": ("atelectasis", None),
+    "edema": ("edema", None), "congestion": ("edema", None),
+    "nodule": ("nodule", None), "granuloma": ("nodule", None), "lesion": ("nodule", None),
+    "mass": ("mass", None), "tumor": ("mass", None),
+    "endotracheal_tube": ("device", "ett"), "tracheostomy_tube": ("device", "ett"),
+    "enteric_tube": ("device", "ng_tube"), "tube": ("device", "ng_tube"),
+    "chest_tube": ("device", "chest_tube"), "drain": ("device", "chest_tube"),
+    "central_line": ("device", "central_line"), "catheter": ("device", "central_line"),
+    "port": ("device", "central_line"),
+    "pacemaker": ("device", "pacemaker"), "cardiac_leads": ("device", "pacemaker"),
+}
+_SEVERITY_SIZE = {"mild": "small", "minimal": "small", "moderate": "moderate", "severe": "large",
+                  "marked": "large", "extensive": "large"}
+
 
 @dataclass
 class Finding:
@@ -109,8 +142,44 @@ def _neighbours(graph: ReportGraph) -> dict[int, list[tuple[int, str]]]:
     return adj
 
 
-def findings_from_graph(graph: ReportGraph) -> list[Finding]:
-    """Every finding mention in ``graph``, one :class:`Finding` per observation entity.
+def findings_from_graph(graph: ReportGraph, method: str = "auto") -> list[Finding]:
+    """Every drawable finding mention in ``graph``, one :class:`Finding` per observation entity.
+
+    Args:
+        graph: the report graph.
+        method: ``"labels"`` (graphclr.labels), ``"rules"`` (this module's reader) or
+            ``"auto"`` (labels when importable, else rules).
+    """
+    if method not in ("auto", "labels", "rules"):
+        raise ValueError(f"method must be 'auto', 'labels' or 'rules', got {method!r}")
+    if method != "rules":
+        try:
+            from graphclr.labels import findings as label_findings
+        except ImportError:
+            if method == "labels":
+                raise
+        else:
+            return _from_labels(graph, label_findings(graph, schema="chexpert"))
+    return _from_rules(graph)
+
+
+def _from_labels(graph: ReportGraph, found: Iterable[Any]) -> list[Finding]:
+    out = []
+    for f in found:
+        target = LABELS_CONCEPTS.get(f.name or "")
+        if target is None:
+            continue
+        name, kind = target
+        size = f.size if f.size in ("small", "moderate", "large") else _SEVERITY_SIZE.get(f.severity or "")
+        toks = f.tokens.lower().split()
+        plural = any(t.endswith("s") and not t.endswith(("sis", "ss", "us")) and _finding_of(t) == name
+                     for t in toks)
+        out.append(Finding(name, f.certainty, f.laterality, f.zone, size, kind, plural, [f.entity]))
+    return out
+
+
+def _from_rules(graph: ReportGraph) -> list[Finding]:
+    """The self-contained reader (``method="rules"``).
 
     Examples:
         >>> from graphclr.schema import Entity, Relation, ReportGraph
@@ -119,7 +188,7 @@ def findings_from_graph(graph: ReportGraph) -> list[Finding]:
         ...     Entity("pleural", "ANAT-DP", 2, 2), Entity("effusion", "OBS-DP", 3, 3),
         ...     Entity("pneumothorax", "OBS-DA", 5, 5)],
         ...     [Relation("modify", 0, 3), Relation("located_at", 3, 2), Relation("modify", 1, 2)])
-        >>> [(f.name, f.certainty, f.side, f.size) for f in findings_from_graph(g)]
+        >>> [(f.name, f.certainty, f.side, f.size) for f in findings_from_graph(g, "rules")]
         [('effusion', 'present', 'left', 'small'), ('pneumothorax', 'absent', None, None)]
     """
     adj = _neighbours(graph)
