@@ -1,0 +1,251 @@
+"""Image backbones: a registry of torchvision models (and your own), weights from local files only.
+
+Built in: ``resnet18``, ``resnet50``, ``densenet121``, ``vit_b_16`` (torchvision, random
+init) and ``tiny-cnn`` (a three-layer CNN for tests and smoke runs). Each backbone is the
+torchvision module with its classification head replaced by ``Identity``, so it returns
+pooled features ``[B, num_features]`` and its ``state_dict`` keys are torchvision's.
+
+Weights are read only from a path you give (:func:`load_backbone_weights`); nothing is
+downloaded. Accepted files: a torchvision state dict (e.g. ``resnet50-0676ba61.pth``), a
+torchxrayvision model's state dict or pickled model (``DenseNet``, or ``ResNet`` whose keys
+start with ``model.``), or any of these wrapped as ``{"state_dict": ...}``/``{"model": ...}``
+or prefixed by ``module.``/``backbone.``. Classification heads are dropped. Stem
+convolutions are adapted to the channels the encoder uses: a 3-channel stem loaded into
+a 1-channel one is summed over RGB (exactly equivalent to feeding the gray image three
+times), and a 1-channel stem loaded into a 3-channel one is repeated and divided by 3.
+
+Register your own with :func:`register_backbone`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["BackboneSpec", "register_backbone", "list_backbones", "get_backbone_spec",
+           "build_backbone", "load_backbone_weights", "adapt_stem"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one backbone.
+
+    Attributes:
+        builder: ``builder(image_size) -> nn.Module`` returning ``[B, num_features]``
+            features for 3-channel (or ``in_channels``) input.
+        num_features: feature width.
+        stem: dotted path of the first convolution (adapted for grayscale), or ``None``.
+        head_prefixes: state-dict key prefixes of classification heads, dropped on load.
+        in_channels: channels the built stem takes (3 for torchvision models).
+    """
+
+    builder: Callable[[int], nn.Module]
+    num_features: int
+    stem: str | None = None
+    head_prefixes: tuple[str, ...] = ()
+    in_channels: int = 3
+
+
+_BACKBONES: dict[str, BackboneSpec] = {}
+
+
+def register_backbone(name: str, builder: Callable[[int], nn.Module], *, num_features: int,
+                      stem: str | None = None, head_prefixes: tuple[str, ...] = (),
+                      in_channels: int = 3, overwrite: bool = False) -> None:
+    """Make ``name`` usable as ``image_cfg.backbone``.
+
+    Args:
+        name: the backbone's name in configs.
+        builder: ``builder(image_size)`` -> a module mapping ``[B, in_channels, H, W]`` to
+            ``[B, num_features]``.
+        num_features: its output width.
+        stem: dotted path of its first ``Conv2d`` (lets graphclr adapt it to grayscale).
+        head_prefixes: state-dict prefixes to drop when loading classifier checkpoints.
+        in_channels: input channels of the stem as built.
+        overwrite: replace an existing registration.
+
+    Examples:
+        >>> register_backbone("my-mlp", lambda size: nn.Sequential(
+        ...     nn.Flatten(), nn.LazyLinear(16)), num_features=16, overwrite=True)
+        >>> "my-mlp" in list_backbones()
+        True
+    """
+    if name in _BACKBONES and not overwrite:
+        raise ValueError(f"backbone {name!r} is already registered (pass overwrite=True)")
+    _BACKBONES[name] = BackboneSpec(builder, num_features, stem, tuple(head_prefixes), in_channels)
+
+
+def list_backbones() -> list[str]:
+    """Registered backbone names."""
+    return sorted(_BACKBONES)
+
+
+def get_backbone_spec(name: str) -> BackboneSpec:
+    try:
+        return _BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"unknown image backbone {name!r}; registered: {list_backbones()}") from None
+
+
+def _torchvision(name: str, head: str) -> Callable[[int], nn.Module]:
+    def build(image_size: int) -> nn.Module:
+        import torchvision
+
+        kwargs: dict[str, Any] = {"weights": None}
+        if name.startswith("vit"):
+            kwargs["image_size"] = image_size
+        model = torchvision.models.get_model(name, **kwargs)
+        setattr(model, head, nn.Identity())
+        return model
+    return build
+
+
+class TinyCNN(nn.Module):
+    """Three strided convolutions and global average pooling: a backbone for tests."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width // 2, 3, stride=2, padding=1)
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(width // 2), nn.ReLU(),
+            nn.Conv2d(width // 2, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.conv1(x))
+
+
+register_backbone("resnet18", _torchvision("resnet18", "fc"), num_features=512, stem="conv1",
+                  head_prefixes=("fc.",))
+register_backbone("resnet50", _torchvision("resnet50", "fc"), num_features=2048, stem="conv1",
+                  head_prefixes=("fc.",))
+register_backbone("densenet121", _torchvision("densenet121", "classifier"), num_features=1024,
+                  stem="features.conv0", head_prefixes=("classifier.",))
+register_backbone("vit_b_16", _torchvision("vit_b_16", "heads"), num_features=768,
+                  stem="conv_proj", head_prefixes=("heads.",))
+register_backbone("tiny-cnn", lambda size: TinyCNN(32), num_features=32, stem="conv1")
+
+
+def _get_module(root: nn.Module, path: str) -> nn.Module:
+    mod = root
+    for part in path.split("."):
+        mod = getattr(mod, part)
+    return mod
+
+
+def _set_module(root: nn.Module, path: str, new: nn.Module) -> None:
+    parent, _, last = path.rpartition(".")
+    setattr(_get_module(root, parent) if parent else root, last, new)
+
+
+def adapt_stem(model: nn.Module, stem: str, in_channels: int) -> None:
+    """Replace the ``Conv2d`` at ``stem`` by one taking ``in_channels`` (1 or 3) inputs.
+
+    Going 3 -> 1 sums the kernel over its input channels, so the new stem on a gray image
+    equals the old one on that image repeated three times; 1 -> 3 repeats the kernel / 3.
+    """
+    conv = _get_module(model, stem)
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(f"stem {stem!r} is a {type(conv).__name__}, not a Conv2d")
+    if conv.in_channels == in_channels:
+        return
+    new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                    conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode)
+    with torch.no_grad():
+        new.weight.copy_(_adapt_kernel(conv.weight, in_channels))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    _set_module(model, stem, new)
+
+
+def _adapt_kernel(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    have = weight.shape[1]
+    if have == in_channels:
+        return weight
+    if in_channels == 1:
+        return weight.sum(1, keepdim=True)
+    if have == 1:
+        return weight.repeat(1, in_channels, 1, 1) / in_channels
+    raise ValueError(f"cannot adapt a {have}-channel stem to {in_channels} channels")
+
+
+_OLD_DENSENET = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone weights not found: {path}")
+    try:
+        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a pickled whole model (torchxrayvision)
+        log.warning("%s is not a plain state dict (%s); loading it as a pickled model. "
+                    "Only do this with files you trust.", path, type(err).__name__)
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(obj, nn.Module):
+        obj = obj.state_dict()
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+            break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: not a state dict of tensors")
+    return dict(obj)
+
+
+def load_backbone_weights(model: nn.Module, path: str | os.PathLike[str], spec: BackboneSpec) -> None:
+    """Load a torchvision/torchxrayvision checkpoint into a built backbone (see module doc).
+
+    Raises ``ValueError`` naming the file and the keys when they do not fit.
+    """
+    path = Path(path)
+    raw = _read_state_dict(path)
+    own = model.state_dict()
+    state: dict[str, torch.Tensor] = {}
+    for key, value in raw.items():
+        k = _OLD_DENSENET.sub(r"\1\2", key)
+        for prefix in ("module.", "backbone.", "model."):
+            rest = k[len(prefix):]
+            if k.startswith(prefix) and (rest in own or rest.startswith(spec.head_prefixes)):
+                k = rest
+        if k.startswith(spec.head_prefixes) or k == "op_threshs":
+            continue
+        state[k] = value
+    if spec.stem is not None:
+        wkey = f"{spec.stem}.weight"
+        if wkey in state and wkey in own:
+            state[wkey] = _adapt_kernel(state[wkey], own[wkey].shape[1])
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not fit this backbone; missing {missing[:5]}"
+                         f"{' ...' if len(missing) > 5 else ''} ({len(missing)}), unexpected "
+                         f"{unexpected[:5]}{' ...' if len(unexpected) > 5 else ''} ({len(unexpected)})")
+    bad = [k for k in own if own[k].shape != state[k].shape]
+    if bad:
+        raise ValueError(f"{path}: shape mismatch for {bad[:5]} (e.g. {bad[0]}: file "
+                         f"{tuple(state[bad[0]].shape)}, model {tuple(own[bad[0]].shape)})")
+    model.load_state_dict(state)
+
+
+def build_backbone(name: str, image_size: int, in_channels: int,
+                   weights: str | os.PathLike[str] | None = None) -> nn.Module:
+    """Build backbone ``name`` with an ``in_channels`` stem, optionally loading ``weights``."""
+    spec = get_backbone_spec(name)
+    model = spec.builder(image_size)
+    if spec.stem is not None and in_channels != spec.in_channels:
+        adapt_stem(model, spec.stem, in_channels)
+    if weights is not None:
+        load_backbone_weights(model, weights, spec)
+    return model

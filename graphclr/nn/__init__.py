@@ -1,0 +1,35 @@
+"""DGL modules of the graph encoder: featurizers, RGCN stack, component pooling and transformer.
+
+* :mod:`graphclr.nn.featurizers` -- token, hashed n-gram and pretrained-text node features;
+* :mod:`graphclr.nn.text_spans` -- entity-span embeddings from a local text encoder (cached);
+* :mod:`graphclr.nn.rgcn` -- ``dgl.nn.RelGraphConv`` stack with an exact fast forward;
+* :mod:`graphclr.nn.pooling` -- gated attention pooling per weakly connected component;
+* :mod:`graphclr.nn.transformer` -- transformer over component vectors + [GRAPH] token;
+* :mod:`graphclr.nn.igcl` -- the reference implementation's virtual-node variant;
+* :mod:`graphclr.nn.encoder` -- :class:`GraphEncoder` putting them together by variant;
+* :mod:`graphclr.nn.reference` -- slow pure-PyTorch twins used by the tests.
+
+Importing this package imports torch and DGL.
+"""
+
+from graphclr.nn.encoder import VARIANTS, GraphEncoder, GraphEncoderCfg, homogeneous_view
+from graphclr.nn.featurizers import (
+    FEATURIZERS,
+    HashedNgramFeaturizer,
+    PretrainedTextFeaturizer,
+    TokenFeaturizer,
+    hashed_ngram_ids,
+)
+from graphclr.nn.igcl import NodeTransformerMeanReadout, add_virtual_nodes
+from graphclr.nn.pooling import ComponentAttentionPooling
+from graphclr.nn.rgcn import EdgePlan, FastRelGraphConv, RGCNStack, edge_plan
+from graphclr.nn.text_spans import SpanEmbedder, default_text_model_dir
+from graphclr.nn.transformer import ComponentTransformer
+
+__all__ = [
+    "VARIANTS", "GraphEncoder", "GraphEncoderCfg", "homogeneous_view", "FEATURIZERS",
+    "HashedNgramFeaturizer", "PretrainedTextFeaturizer", "TokenFeaturizer", "hashed_ngram_ids",
+    "NodeTransformerMeanReadout", "add_virtual_nodes", "ComponentAttentionPooling",
+    "EdgePlan", "FastRelGraphConv", "RGCNStack", "edge_plan", "SpanEmbedder",
+    "default_text_model_dir", "ComponentTransformer",
+]

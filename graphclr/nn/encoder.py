@@ -1,0 +1,221 @@
+r"""The graph encoder: featurizer -> RGCN stack -> a readout chosen by ``variant``.
+
+For a batch of report graphs (a batched heterograph from
+:func:`graphclr.graphs.batch_graphs`, or its homogeneous view):
+
+1. node features :math:`x_v` from a featurizer (:mod:`graphclr.nn.featurizers`);
+2. ``layers`` relational graph convolutions (:class:`~graphclr.nn.rgcn.RGCNStack`) give
+   node states :math:`h_v`;
+3. a readout, by ``variant``:
+
+   * ``"components"`` (graphclr's encoder): gated attention pools each weakly connected
+     component (:class:`~graphclr.nn.pooling.ComponentAttentionPooling`), then a
+     transformer over the graph's component vectors reads out a learned [GRAPH] token
+     (:class:`~graphclr.nn.transformer.ComponentTransformer`);
+   * ``"igcl"``: the reference implementation's encoder -- a virtual node per component
+     plus a global node before the RGCN, a transformer over all nodes, mean pooling
+     (:mod:`graphclr.nn.igcl`);
+   * ``"rgcn-mean"``: the ablation without a transformer, :math:`e_g = \mathrm{mean}_v h_v`;
+
+4. ``fc_layers`` x (Linear + ReLU), as the reference's FC head.
+
+Every graph, including one with no entities, gets a finite ``[width]`` embedding.
+
+Examples:
+    >>> import torch
+    >>> from graphclr.schema import Entity, Relation, ReportGraph
+    >>> from graphclr.graphs import Vocabulary, batch_graphs
+    >>> rg = ReportGraph("r1", "small left effusion", [
+    ...     Entity("small", "OBS-DP", 0, 0), Entity("left", "ANAT-DP", 1, 1),
+    ...     Entity("effusion", "OBS-DP", 2, 2)],
+    ...     [Relation("modify", 0, 2), Relation("located_at", 2, 1)])
+    >>> empty = ReportGraph("r2", "")
+    >>> vocab = Vocabulary.from_graphs([rg])
+    >>> cfg = GraphEncoderCfg(feature_dim=16, width=32, pool_hidden=8, ff_dim=64)
+    >>> enc = GraphEncoder(cfg, vocab_size=len(vocab)).eval()
+    >>> enc(batch_graphs([rg, empty], vocab)).shape
+    torch.Size([2, 32])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from graphclr.constants import NUM_RELATION_IDS
+from graphclr.nn._segment import segment_mean
+from graphclr.nn.featurizers import (
+    HashedNgramFeaturizer,
+    PretrainedTextFeaturizer,
+    TokenFeaturizer,
+)
+from graphclr.nn.igcl import NodeTransformerMeanReadout, add_virtual_nodes
+from graphclr.nn.pooling import ComponentAttentionPooling
+from graphclr.nn.rgcn import RGCNStack
+from graphclr.nn.transformer import ComponentTransformer
+
+if TYPE_CHECKING:  # pragma: no cover
+    import dgl
+
+__all__ = ["GraphEncoderCfg", "GraphEncoder", "VARIANTS", "homogeneous_view"]
+
+VARIANTS = ("components", "igcl", "rgcn-mean")
+
+
+@dataclass
+class GraphEncoderCfg:
+    """Architecture of the graph encoder (the ``graph_cfg`` of a model config).
+
+    Defaults are the reference sizes: 2 RGCN layers of width 512, one transformer layer
+    with 2 heads and a 1024-wide feed-forward block.
+    """
+
+    variant: str = "components"          #: "components" | "igcl" | "rgcn-mean"
+    featurizer: str = "tokens"           #: "tokens" | "hashed" | "text"
+    feature_dim: int = 256               #: token / n-gram embedding width
+    max_tokens: int = 4                  #: tokens kept per entity
+    hash_buckets: int = 65536            #: hashed featurizer: buckets
+    ngram_min: int = 3
+    ngram_max: int = 5
+    max_ngrams: int = 64
+    text_model: str | None = None        #: text featurizer: local HF dir; None = bundled MiniLM
+    text_layers: int = 4                 #: text featurizer: last hidden layers summed
+    width: int = 512                     #: RGCN width = transformer width
+    layers: int = 2                      #: RGCN layers
+    regularizer: str | None = "basis"    #: "basis" | "bdd" | None
+    num_bases: int | None = None         #: bases ("basis", default num_rels) or blocks ("bdd")
+    self_loop: bool = True
+    dropout: float = 0.0                 #: after each RGCN layer
+    norm: str = "mean"                   #: per-relation mean ("mean") or sum of messages
+    layer_norm: bool = False             #: RelGraphConv's layer norm
+    pool_gate: str = "gated"             #: "gated" | "linear"
+    pool_hidden: int = 128               #: gated attention hidden width
+    transformer_layers: int = 1
+    heads: int = 2
+    ff_dim: int = 1024
+    transformer_dropout: float = 0.1
+    norm_first: bool = False
+    fc_layers: int = 0                   #: Linear+ReLU layers after the readout
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"graph_cfg.variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.featurizer not in ("tokens", "hashed", "text"):
+            raise ValueError("graph_cfg.featurizer must be 'tokens', 'hashed' or 'text', got "
+                             f"{self.featurizer!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "graph_cfg") -> GraphEncoderCfg:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(names)}")
+        return cls(**data)
+
+
+def homogeneous_view(g: dgl.DGLGraph) -> dgl.DGLGraph:
+    """``g`` itself if it is already a homogeneous report batch, else ``to_homogeneous(g)``."""
+    if len(g.ntypes) == 1 and "graph_id" in g.ndata:
+        return g
+    from graphclr.graphs import to_homogeneous
+
+    return to_homogeneous(g)
+
+
+class GraphEncoder(nn.Module):
+    """Report graphs -> ``[B, width]`` embeddings (see module doc).
+
+    Args:
+        cfg: the architecture.
+        vocab_size: vocabulary size (``"tokens"`` featurizer).
+        text_dim: span-embedding width (``"text"`` featurizer).
+        fast: use the exact fast paths (aggregate-then-transform RGCN, [GRAPH]-only last
+            transformer layer); ``False`` runs DGL's and PyTorch's stock modules.
+    """
+
+    def __init__(self, cfg: GraphEncoderCfg, *, vocab_size: int | None = None,
+                 text_dim: int | None = None, fast: bool = True) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.fast = fast
+        if cfg.featurizer == "tokens":
+            if vocab_size is None:
+                raise ValueError("the 'tokens' featurizer needs vocab_size (pass a vocabulary)")
+            self.featurizer: nn.Module = TokenFeaturizer(vocab_size, cfg.feature_dim)
+        elif cfg.featurizer == "hashed":
+            self.featurizer = HashedNgramFeaturizer(cfg.hash_buckets, cfg.feature_dim,
+                                                    n_min=cfg.ngram_min, n_max=cfg.ngram_max,
+                                                    max_ngrams=cfg.max_ngrams)
+        else:
+            if text_dim is None:
+                raise ValueError("the 'text' featurizer needs text_dim (the span-embedding width)")
+            self.featurizer = PretrainedTextFeaturizer(text_dim)
+        in_dim = self.featurizer.out_dim
+        num_rels = NUM_RELATION_IDS + (1 if cfg.variant == "igcl" else 0)
+        self.num_rels = num_rels
+        self.rgcn = RGCNStack(in_dim, cfg.width, cfg.layers, num_rels,
+                              regularizer=cfg.regularizer, num_bases=cfg.num_bases,
+                              self_loop=cfg.self_loop, dropout=cfg.dropout, norm=cfg.norm,
+                              layer_norm=cfg.layer_norm, fast=fast)
+        self.pool: ComponentAttentionPooling | None = None
+        self.transformer: ComponentTransformer | None = None
+        self.node_readout: NodeTransformerMeanReadout | None = None
+        if cfg.variant == "components":
+            self.pool = ComponentAttentionPooling(cfg.width, cfg.pool_hidden, cfg.pool_gate)
+            self.transformer = ComponentTransformer(cfg.width, cfg.heads, cfg.ff_dim,
+                                                    cfg.transformer_layers,
+                                                    cfg.transformer_dropout, cfg.norm_first)
+        elif cfg.variant == "igcl":
+            self.node_readout = NodeTransformerMeanReadout(cfg.width, cfg.heads, cfg.ff_dim,
+                                                           cfg.transformer_layers,
+                                                           cfg.transformer_dropout)
+        self.head = nn.Sequential(*[m for _ in range(cfg.fc_layers)
+                                    for m in (nn.Linear(cfg.width, cfg.width), nn.ReLU())])
+        self.out_dim = cfg.width
+
+    def forward(self, g: dgl.DGLGraph) -> torch.Tensor:
+        hg = homogeneous_view(g)
+        self.rgcn.fast = self.fast
+        batch_size = int(hg.batch_size)
+        x = self.featurizer(hg)
+        graph_id = hg.ndata["graph_id"]
+        rel = hg.edata["rel"]
+        if self.cfg.variant == "igcl":
+            out = self._igcl(hg, x, rel, graph_id, batch_size)
+        else:
+            h = self.rgcn(hg, x, rel)
+            if self.cfg.variant == "rgcn-mean":
+                out = segment_mean(h, graph_id, batch_size)
+            else:
+                out = self._components(hg, h, graph_id, batch_size)
+        return self.head(out)
+
+    def _components(self, hg: dgl.DGLGraph, h: torch.Tensor, graph_id: torch.Tensor,
+                    batch_size: int) -> torch.Tensor:
+        assert self.pool is not None and self.transformer is not None
+        comp = hg.ndata["component_id"]
+        n_comp = int(comp.max()) + 1 if comp.numel() else 0
+        comp_graph = torch.zeros(n_comp, dtype=torch.int64, device=h.device)
+        if n_comp:
+            comp_graph.scatter_(0, comp, graph_id)
+        pooled = self.pool(h, comp, n_comp)
+        return self.transformer(pooled, comp_graph, batch_size, cls_only=self.fast)
+
+    def _igcl(self, hg: dgl.DGLGraph, x: torch.Tensor, rel: torch.Tensor, graph_id: torch.Tensor,
+              batch_size: int) -> torch.Tensor:
+        import dgl
+
+        assert self.node_readout is not None
+        comp = hg.ndata["component_id"]
+        n_comp = int(comp.max()) + 1 if comp.numel() else 0
+        src, dst = hg.edges()
+        src, dst, rel, node_graph, n_total = add_virtual_nodes(
+            src, dst, rel, comp, graph_id, n_comp, batch_size, NUM_RELATION_IDS)
+        aug = dgl.graph((src, dst), num_nodes=n_total, idtype=torch.int64)
+        x = torch.cat([x, x.new_zeros((n_total - x.shape[0], x.shape[1]))], 0)
+        h = self.rgcn(aug, x, rel)
+        return self.node_readout(h, node_graph, batch_size)

@@ -1,0 +1,187 @@
+r"""Node featurizers: from a report graph's node data to the first RGCN layer's input.
+
+Three pluggable featurizers map node ``v`` (an entity with tokens :math:`t_1..t_n` and a
+6-way type :math:`\tau_v` = kind x certainty) to a vector :math:`x_v`:
+
+* :class:`TokenFeaturizer` -- learned token embeddings, mean over the entity's tokens,
+  plus a learned type embedding:
+  :math:`x_v = \frac{1}{n}\sum_i E[t_i] + T[\tau_v]`.
+  Tokens are vocabulary ids (``ndata["tokens"]``, 0-padded); unseen words are ``<unk>``.
+* :class:`HashedNgramFeaturizer` -- the same with fastText-style hashed character n-grams
+  instead of vocabulary ids, so unseen and misspelt words still share n-grams with known
+  ones: :math:`x_v = \frac{1}{|G_v|}\sum_{g \in G_v} E[h(g)] + T[\tau_v]`, where
+  :math:`G_v` holds ``<word>`` and its character n-grams and :math:`h` is a stable
+  (CRC-32) hash into ``num_buckets``. The n-gram ids are computed from the entity text by
+  the model's report processor (:func:`hashed_ngram_ids`) into ``ndata["ngrams"]``.
+* :class:`PretrainedTextFeaturizer` -- what the reference implementation did: a frozen
+  pretrained text encoder embeds the whole report, the last four hidden layers are
+  summed, word pieces are summed into words, the entity vector is the mean of its words,
+  and a one-hot of the entity type is appended:
+  :math:`x_v = [\frac{1}{|S_v|}\sum_{w \in S_v} \sum_{l=L-3}^{L} H^{(l)}_w \,\|\, \mathrm{onehot}(\tau_v)]`.
+  The span vectors are computed (and cached) outside the model by
+  :class:`graphclr.nn.text_spans.SpanEmbedder` into ``ndata["text_emb"]``; the featurizer
+  only appends the type one-hot, so training never runs the text model.
+
+Each featurizer takes the homogeneous graph of :func:`graphclr.graphs.to_homogeneous`
+and returns ``[N, out_dim]``.
+
+Examples:
+    >>> import torch, dgl
+    >>> g = dgl.graph(([], []), num_nodes=2)
+    >>> g.ndata["tokens"] = torch.tensor([[2, 3, 0], [4, 0, 0]])
+    >>> g.ndata["entity_type"] = torch.tensor([0, 3])
+    >>> f = TokenFeaturizer(vocab_size=5, dim=8)
+    >>> f(g).shape
+    torch.Size([2, 8])
+    >>> hashed_ngram_ids("Effusion", num_buckets=1000)[:3]
+    [28, 666, 702]
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphclr.constants import NUM_ENTITY_TYPES
+
+if TYPE_CHECKING:  # pragma: no cover
+    import dgl
+
+__all__ = ["TokenFeaturizer", "HashedNgramFeaturizer", "PretrainedTextFeaturizer",
+           "hashed_ngram_ids", "pad_ragged", "FEATURIZERS"]
+
+
+class TokenFeaturizer(nn.Module):
+    """Mean of learned token embeddings plus a learned entity-type embedding.
+
+    Args:
+        vocab_size: ``len(vocab)``; id 0 is padding and never contributes.
+        dim: output width.
+        num_types: entity types (6: anatomy/observation x present/absent/uncertain).
+    """
+
+    requires: tuple[str, ...] = ("tokens", "entity_type")
+
+    def __init__(self, vocab_size: int, dim: int, num_types: int = NUM_ENTITY_TYPES) -> None:
+        super().__init__()
+        if vocab_size < 2:
+            raise ValueError("vocab_size must count <pad> and <unk> (>= 2)")
+        self.out_dim = dim
+        self.token = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.type_emb = nn.Embedding(num_types, dim)
+        nn.init.normal_(self.token.weight, std=dim ** -0.5)
+        nn.init.normal_(self.type_emb.weight, std=dim ** -0.5)
+        with torch.no_grad():
+            self.token.weight[0].zero_()
+
+    def forward(self, g: dgl.DGLGraph) -> torch.Tensor:
+        tokens = g.ndata["tokens"]
+        if tokens.shape[0] == 0:
+            return self.type_emb.weight.new_zeros((0, self.out_dim))
+        bag = F.embedding_bag(tokens, self.token.weight, mode="mean", padding_idx=0)
+        return bag + self.type_emb(g.ndata["entity_type"])
+
+
+def hashed_ngram_ids(text: str, num_buckets: int, n_min: int = 3, n_max: int = 5,
+                     max_ngrams: int = 64) -> list[int]:
+    """Hashed ids (``1..num_buckets``; 0 is padding) of an entity's words and their n-grams.
+
+    Each lower-cased word ``w`` contributes ``<w>`` and every character n-gram of ``<w>``
+    with ``n_min <= n <= n_max`` (fastText). CRC-32 keeps ids stable across processes and
+    machines (Python's ``hash`` is salted per process). At most ``max_ngrams`` ids, the
+    whole words first.
+    """
+    words = [f"<{w}>" for w in text.lower().split()] or ["<>"]
+    grams = list(words)
+    for w in words:
+        for n in range(n_min, n_max + 1):
+            grams.extend(w[i: i + n] for i in range(len(w) - n + 1) if w[i: i + n] != w)
+    ids = [zlib.crc32(g.encode("utf-8")) % num_buckets + 1 for g in grams[:max_ngrams]]
+    return ids
+
+
+def pad_ragged(rows: Sequence[Sequence[int]], width: int | None = None) -> np.ndarray:
+    """Right-pad integer rows with 0 into an ``int64`` matrix (at least one column)."""
+    width = max([len(r) for r in rows] + [1]) if width is None else width
+    out = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r[:width]
+    return out
+
+
+class HashedNgramFeaturizer(nn.Module):
+    """Mean of hashed character n-gram embeddings plus a learned entity-type embedding.
+
+    Args:
+        num_buckets: hash buckets (ids ``1..num_buckets``; 0 pads).
+        dim: output width.
+        num_types: entity types.
+        n_min, n_max, max_ngrams: see :func:`hashed_ngram_ids` (used by the processor).
+    """
+
+    requires: tuple[str, ...] = ("ngrams", "entity_type")
+
+    def __init__(self, num_buckets: int, dim: int, num_types: int = NUM_ENTITY_TYPES, *,
+                 n_min: int = 3, n_max: int = 5, max_ngrams: int = 64) -> None:
+        super().__init__()
+        self.out_dim = dim
+        self.num_buckets = num_buckets
+        self.n_min, self.n_max, self.max_ngrams = n_min, n_max, max_ngrams
+        self.ngram = nn.Embedding(num_buckets + 1, dim, padding_idx=0)
+        self.type_emb = nn.Embedding(num_types, dim)
+        nn.init.normal_(self.ngram.weight, std=dim ** -0.5)
+        nn.init.normal_(self.type_emb.weight, std=dim ** -0.5)
+        with torch.no_grad():
+            self.ngram.weight[0].zero_()
+
+    def ids(self, text: str) -> list[int]:
+        """The n-gram ids of one entity's text, with this featurizer's settings."""
+        return hashed_ngram_ids(text, self.num_buckets, self.n_min, self.n_max, self.max_ngrams)
+
+    def forward(self, g: dgl.DGLGraph) -> torch.Tensor:
+        if "ngrams" not in g.ndata:
+            raise KeyError("HashedNgramFeaturizer needs ndata['ngrams']: batch the reports with "
+                           "the model's report_processor")
+        ngrams = g.ndata["ngrams"]
+        if ngrams.shape[0] == 0:
+            return self.type_emb.weight.new_zeros((0, self.out_dim))
+        bag = F.embedding_bag(ngrams, self.ngram.weight, mode="mean", padding_idx=0)
+        return bag + self.type_emb(g.ndata["entity_type"])
+
+
+class PretrainedTextFeaturizer(nn.Module):
+    """Precomputed span embeddings (``ndata["text_emb"]``) concatenated with a type one-hot.
+
+    Args:
+        text_dim: width of the span embeddings (384 for MiniLM-L6, 768 for BERT-base).
+        num_types: entity types; ``out_dim = text_dim + num_types``.
+    """
+
+    requires: tuple[str, ...] = ("text_emb", "entity_type")
+
+    def __init__(self, text_dim: int, num_types: int = NUM_ENTITY_TYPES) -> None:
+        super().__init__()
+        self.text_dim = text_dim
+        self.num_types = num_types
+        self.out_dim = text_dim + num_types
+
+    def forward(self, g: dgl.DGLGraph) -> torch.Tensor:
+        if "text_emb" not in g.ndata:
+            raise KeyError("PretrainedTextFeaturizer needs ndata['text_emb']: batch ReportGraphs "
+                           "(with text) through the model's report_processor")
+        emb = g.ndata["text_emb"].float()
+        if emb.shape[1] != self.text_dim:
+            raise ValueError(f"text_emb has width {emb.shape[1]}, the featurizer expects "
+                             f"{self.text_dim}")
+        onehot = F.one_hot(g.ndata["entity_type"], self.num_types).to(emb.dtype)
+        return torch.cat([emb, onehot], 1)
+
+
+FEATURIZERS = {"tokens": TokenFeaturizer, "hashed": HashedNgramFeaturizer,
+               "text": PretrainedTextFeaturizer}
