@@ -89,7 +89,7 @@ def test_bag_of_words_is_order_free():
 def test_textclip_contract_and_config_round_trip(name):
     torch.manual_seed(0)
     model = build_text_model(load_text_config(name), reports=REPORTS, visual=_visual(), embed_dim=8)
-    assert isinstance(model, TextCLIP) and model.report_input == "text"
+    assert isinstance(model, TextCLIP) and model.report_key == "text"
     batch = model.report_processor(REPORTS[:3])
     out = model(torch.rand(3, 3, 16, 16), batch)
     assert out["image_features"].shape == out["report_features"].shape == (3, 8)

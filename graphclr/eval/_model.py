@@ -21,7 +21,7 @@ def to_device(obj: Any, device: Any) -> Any:
 def report_input(model: Any) -> str:
     """``"text"`` when the model's ``report_processor`` wants report text, else ``"graph"``.
 
-    Text models (:class:`graphclr.text.TextCLIP`) say so with ``report_input = "text"``;
-    every other model (``GraphCLIP``) takes report graphs.
+    Models name the dataset field they take in ``report_key`` (``GraphCLIP``: ``"graph"``,
+    :class:`graphclr.text.TextCLIP`: ``"text"``); a model without one takes graphs.
     """
-    return str(getattr(model, "report_input", "graph"))
+    return str(getattr(model, "report_key", "graph"))

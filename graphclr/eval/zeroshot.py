@@ -179,7 +179,7 @@ def build_zero_shot_classifier(model: Any, prompts: PromptSet | str | os.PathLik
 
     Args:
         model: a contrastive model (``report_processor``, ``encode_report``); text models
-            say ``report_input = "text"``.
+            say ``report_key = "text"``.
         prompts: a :class:`PromptSet`, a shipped prompt-set name, or a JSON path.
         labels: the labels to build (default: all in the prompt set), in this order.
         extractor: ``texts -> [ReportGraph]`` for text prompts given to graph models

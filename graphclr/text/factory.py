@@ -61,32 +61,43 @@ def _report_texts(reports: Sequence[Any]) -> list[str]:
     return [report_text(r) for r in reports]
 
 
-def _image_tower(cfg: Mapping[str, Any], visual: Any) -> tuple[Any, int, dict[str, Any], bool]:
-    """``(visual, visual_dim, preprocess_cfg, needs_projection)`` from ``image_cfg``."""
-    if visual is not None:
-        return visual, int(visual.output_dim), dict(getattr(visual, "preprocess_cfg", {}) or {}), True
-    image_cfg = cfg.get("image_cfg")
-    if image_cfg is None:
-        raise ValueError("text model config has no 'image_cfg': give one (or let the benchmark runner "
-                         "copy the graph model's) so both kinds of model get the same image tower")
-    from graphclr.models import create_image_encoder
+def _preprocess_of(tower: Any) -> dict[str, Any]:
+    """The tower's preprocessing: ``ImageEncoder.cfg.preprocess_cfg()`` or ``.preprocess_cfg``."""
+    cfg = getattr(tower, "cfg", None)
+    if cfg is not None and hasattr(cfg, "preprocess_cfg"):
+        return dict(cfg.preprocess_cfg())
+    pre = getattr(tower, "preprocess_cfg", None)
+    return dict(pre() if callable(pre) else (pre or {}))
 
-    tower = create_image_encoder(image_cfg)
-    return tower, int(tower.output_dim), dict(getattr(tower, "preprocess_cfg", {}) or {}), True
+
+def _image_tower(cfg: Mapping[str, Any], visual: Any) -> tuple[Any, int, dict[str, Any]]:
+    """``(visual, visual_dim, preprocess_cfg)``, built from ``image_cfg`` unless given."""
+    if visual is None:
+        image_cfg = cfg.get("image_cfg")
+        if image_cfg is None:
+            raise ValueError("text model config has no 'image_cfg': give one (or let the benchmark "
+                             "runner copy the graph model's) so both kinds of model get the same "
+                             "image tower")
+        from graphclr.models.image import create_image_encoder
+
+        visual = create_image_encoder(dict(image_cfg))
+    return visual, int(visual.output_dim), _preprocess_of(visual)
 
 
 def build_text_model(cfg: Mapping[str, Any], *, reports: Sequence[Any] | None = None,
-                     visual: Any = None, **overrides: Any) -> Any:
+                     vocab: Any = None, visual: Any = None, **overrides: Any) -> Any:
     """Build a :class:`~graphclr.text.TextCLIP` from a config dict.
 
     Args:
         cfg: the config (see module doc); not modified.
         reports: the training reports (text or ``ReportGraph``) the from-scratch encoders
             build their vocabulary (and TF-IDF weights) from. Needed unless ``text_cfg``
-            already carries ``vocab`` (a rebuilt checkpoint).
+            already carries ``vocab`` or ``vocab`` is given (a rebuilt checkpoint).
+        vocab: the word vocabulary (a :class:`~graphclr.graphs.Vocabulary`, as
+            :func:`graphclr.models.create_model` passes back from a checkpoint).
         visual: an image tower to use instead of building one from ``image_cfg``.
-        **overrides: top-level config keys to replace (``embed_dim``, ``image_cfg``); other
-            keyword arguments of the graph factory (``vocab``, ...) are ignored.
+        **overrides: top-level config keys to replace (``embed_dim``, ``image_cfg``);
+            ``None`` values are ignored.
 
     Returns:
         the model; ``model.config`` is the complete config, vocabulary included.
@@ -115,10 +126,14 @@ def build_text_model(cfg: Mapping[str, Any], *, reports: Sequence[Any] | None = 
         raise ValueError(f"text_cfg.encoder must be one of {', '.join(TEXT_ENCODERS)}; got {kind!r}")
     if "embed_dim" not in cfg:
         raise ValueError("text model config needs 'embed_dim'")
-    visual, vdim, preprocess, _ = _image_tower(cfg, visual)
+    visual, vdim, preprocess = _image_tower(cfg, visual)
 
     if kind in ("transformer", "bow"):
-        if tcfg.get("vocab") is not None:
+        if vocab is not None:
+            if tcfg.get("vocab") is not None and Vocabulary.from_dict(tcfg["vocab"]) != vocab:
+                raise ValueError("the vocabulary given differs from the one in text_cfg.vocab")
+            tcfg["vocab"] = vocab.to_dict()
+        elif tcfg.get("vocab") is not None:
             vocab = Vocabulary.from_dict(tcfg["vocab"])
         elif reports is not None:
             vocab = build_vocabulary(_report_texts(reports), min_freq=int(tcfg.get("vocab_min_freq", 2)),
@@ -148,7 +163,17 @@ def build_text_model(cfg: Mapping[str, Any], *, reports: Sequence[Any] | None = 
         encoder = MiniLMEncoder(model_dir, freeze=bool(tcfg.get("freeze", True)))
         processor = HFTokenProcessor(model_dir, max_len=int(tcfg.get("max_len", 128)))
         tcfg.setdefault("model_dir", None)  # the default directory is found again at load time
+        vocab = None
     cfg["text_cfg"] = tcfg
-    model = TextCLIP(visual, encoder, processor=processor, embed_dim=int(cfg["embed_dim"]), visual_dim=vdim,
-                     preprocess_cfg=preprocess, config=cfg)
-    return model
+    extra = {k: cfg[k] for k in ("init_logit_scale", "max_logit_scale", "proj_bias") if k in cfg}
+    return TextCLIP(visual, encoder, processor=processor, embed_dim=int(cfg["embed_dim"]), visual_dim=vdim,
+                    preprocess_cfg=preprocess, cfg=_model_cfg(cfg), vocab=vocab, **extra)
+
+
+def _model_cfg(cfg: dict[str, Any]) -> Any:
+    """A ``ModelCfg`` when the config is complete (what checkpoints store), else the dict."""
+    if cfg.get("image_cfg") is None:
+        return cfg
+    from graphclr.models.config import ModelCfg
+
+    return ModelCfg.from_dict(cfg, where="text model config")
