@@ -96,30 +96,44 @@ def test_manifest_needs_path_and_graphs(tmp_path: Path) -> None:
         ManifestDataset(tmp_path / "m.csv")
 
 
-def hannover_transform():
-    """The model's eval transform when graphclr.models is installed in this tree."""
-    from graphclr.data import default_transform
+@pytest.fixture(scope="module")
+def model_transforms():
+    """The ResNet-18 model's (train, eval) transforms, from the public factory."""
+    from graphclr.examples import example_radgraph_path
+    from graphclr.graphs import Vocabulary
+    from graphclr.models import create_model_and_transforms
+    from graphclr.schema import read_radgraph
 
-    return default_transform()
+    vocab = Vocabulary.from_graphs(read_radgraph(example_radgraph_path()))
+    model, train_tf, eval_tf = create_model_and_transforms("graphclr-resnet18", vocab=vocab)
+    return model, train_tf, eval_tf
 
 
 @pytest.mark.parametrize("root", [HANNOVER_FIXTURE,
                                   pytest.param(HANNOVER_SHARED, marks=pytest.mark.skipif(
                                       not HANNOVER_SHARED.is_dir(), reason="../shared is not on this machine"))],
                          ids=["fixture", "shared"])
-def test_hannover_radiographs_load_through_the_image_folder(root: Path) -> None:
-    ds = ImageFolderDataset(root / "png", metadata=root / "data.csv", transform=hannover_transform())
+def test_hannover_radiographs_load_through_the_image_folder(root: Path, model_transforms) -> None:
+    model, train_tf, eval_tf = model_transforms
+    size = model.preprocess_cfg["image_size"]
+    ds = ImageFolderDataset(root / "png", metadata=root / "data.csv", transform=eval_tf)
     expected = sorted(p.stem for p in (root / "png").glob("*.png"))
     assert ds.csv["id"].tolist() == expected
     meta = pd.read_csv(root / "data.csv", dtype=str).set_index("image_id")
     assert ds.csv["patient_id"].tolist() == [meta.loc[i, "patient_id"] for i in expected]
-    for i in range(min(len(ds), 3)):
-        item = ds[i]
-        with load_image(ds.image_path(i)) as img:
+    assert set(ds.csv["projection"]) <= {"ap", "pa"}
+    picks = range(len(ds)) if len(ds) <= 3 else np.linspace(0, len(ds) - 1, 4).astype(int)
+    for i in picks:
+        item = ds[int(i)]
+        with load_image(ds.image_path(int(i))) as img:
             w, h = img.size
         assert w >= 500 and h >= 500  # real sizes, not thumbnails
-        assert isinstance(item["image"], torch.Tensor) and item["image"].ndim == 3
+        assert item["image"].shape == (model.preprocess_cfg["channels"], size, size)
         assert torch.isfinite(item["image"]).all() and item["image"].std() > 0
+    batch = torch.stack([ds[0]["image"], ImageFolderDataset(root / "png", transform=train_tf)[0]["image"]])
+    with torch.no_grad():
+        features = model.encode_image(batch, normalize=True)
+    assert features.shape[0] == 2 and torch.allclose(features.norm(dim=-1), torch.ones(2), atol=1e-4)
     assert check_dataset(root / "png", "folder").ok
 
 
