@@ -111,14 +111,18 @@ def _torchvision(name: str, head: str) -> Callable[[int], nn.Module]:
 
 
 class TinyCNN(nn.Module):
-    """Three strided convolutions and global average pooling: a backbone for tests."""
+    """Three strided convolutions and global average pooling: a backbone for tests.
+
+    GroupNorm instead of BatchNorm keeps every sample independent of its batch, so runs
+    split over processes or micro-batches compute exactly what one big batch would.
+    """
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, width // 2, 3, stride=2, padding=1)
         self.body = nn.Sequential(
-            nn.BatchNorm2d(width // 2), nn.ReLU(),
-            nn.Conv2d(width // 2, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.GroupNorm(4, width // 2), nn.ReLU(),
+            nn.Conv2d(width // 2, width, 3, stride=2, padding=1), nn.GroupNorm(4, width), nn.ReLU(),
             nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(),
             nn.AdaptiveAvgPool2d(1), nn.Flatten())
 

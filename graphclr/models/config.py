@@ -57,6 +57,9 @@ class ModelCfg:
         model_type = kwargs.get("model_type", "graph")
         if model_type not in ("graph", "text"):
             raise ValueError(f"{where}: model_type must be 'graph' or 'text', got {model_type!r}")
+        if model_type == "text" and kwargs.get("image_cfg") is None:
+            raise ValueError(f"{where}: a text model config needs an image_cfg (the benchmark "
+                             "runner copies the graph model's; give one explicitly otherwise)")
         try:
             kwargs["image_cfg"] = ImageEncoderCfg.from_dict(kwargs.get("image_cfg") or {},
                                                             where=f"{where}: image_cfg")

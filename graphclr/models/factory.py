@@ -31,7 +31,7 @@ from graphclr.models.config import ModelCfg, deep_merge
 from graphclr.models.image import ImageTransform, image_transform
 from graphclr.utils import atomic_path
 
-__all__ = ["list_models", "get_model_config", "add_model_config", "create_model",
+__all__ = ["list_models", "get_model_config", "add_model_config", "resolve_model_config", "create_model",
            "create_model_and_transforms", "save_checkpoint", "load_checkpoint", "load_model",
            "CHECKPOINT_FORMAT"]
 
@@ -49,9 +49,17 @@ def _all_configs() -> dict[str, Path]:
     return {**_builtin_configs(), **_EXTRA_CONFIGS}
 
 
+def _text_configs() -> list[str]:
+    try:
+        from graphclr.text import list_text_configs
+    except ImportError:   # the text baselines are optional
+        return []
+    return list_text_configs()
+
+
 def list_models() -> list[str]:
-    """Names of the known model configs (built in and added)."""
-    return sorted(_all_configs())
+    """Names of the known model configs: built in, added, and the text baselines'."""
+    return sorted(set(_all_configs()) | set(_text_configs()))
 
 
 def add_model_config(path: str | os.PathLike[str]) -> list[str]:
@@ -75,20 +83,30 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
-    ModelCfg.from_dict(data, where=str(path))   # validate
+    if not (isinstance(data, dict) and data.get("model_type") == "text" and "image_cfg" not in data):
+        ModelCfg.from_dict(data, where=str(path))   # validate (text configs may lack image_cfg)
     return data
 
 
 def get_model_config(name: str) -> dict[str, Any]:
-    """The config dict of a known model name (a copy)."""
+    """The config dict of a known model name (a copy).
+
+    Text-baseline configs (``graphclr.text``) may leave ``image_cfg`` out; give one with
+    ``overrides`` when building them.
+    """
     configs = _all_configs()
+    if name not in configs and name in _text_configs():
+        from graphclr.text import load_text_config
+
+        return load_text_config(name)
     if name not in configs:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(configs))} "
                          "(or pass a JSON path / dict, or add_model_config)")
     return _read_config_file(configs[name])
 
 
-def _resolve_config(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg) -> dict[str, Any]:
+def resolve_model_config(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg) -> dict[str, Any]:
+    """The config dict of a name, a JSON path, a dict or a :class:`ModelCfg` (a copy)."""
     if isinstance(model, ModelCfg):
         return model.to_dict()
     if isinstance(model, Mapping):
@@ -192,7 +210,7 @@ def create_model(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg | 
                              "that carries one")
         cfg_dict = copy.deepcopy(ckpt["model_config"])
     else:
-        cfg_dict = _resolve_config(model)
+        cfg_dict = resolve_model_config(model)
     if overrides:
         cfg_dict = deep_merge(cfg_dict, dict(overrides))
     if ckpt is not None:

@@ -1,0 +1,171 @@
+"""``graphclr pretrain``: contrastive pretraining of an image tower against report graphs.
+
+Single process::
+
+    graphclr pretrain --model graphclr-resnet50 --csv data/manifest.csv --out runs/r50
+
+Several processes (one per GPU, or CPU processes with gloo) through ``torchrun``::
+
+    torchrun --nproc_per_node 4 -m graphclr pretrain --model graphclr-resnet50 \\
+        --csv data/manifest.csv --out runs/r50
+
+Without data at hand, ``--generated N`` trains on N generated (synthetic) pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pretrain", help="contrastive pretraining (image tower vs report graphs or text)",
+        description="Pretrain a graphclr model (GraphCLIP or a text baseline) on image-report "
+                    "pairs. Works under torchrun (DDP). Writes metrics.jsonl, checkpoints/, "
+                    "model.pt and summary.json to --out.")
+    p.add_argument("--model", default=None,
+                   help="model config name (see --list-models) or JSON file (default "
+                        "graphclr-resnet50, or the config stored in --pretrained)")
+    p.add_argument("--list-models", action="store_true", help="print the known model configs and exit")
+    p.add_argument("--override", default=None,
+                   help='JSON merged into the model config, e.g. \'{"graph_cfg": {"variant": "igcl"}}\'')
+    p.add_argument("--pretrained", type=Path, help="start from this graphclr checkpoint")
+    p.add_argument("--image-backbone", default=None,
+                   help="image backbone to use (resnet18, resnet50, densenet121, vit_b_16, ...)")
+    p.add_argument("--image-size", type=int, default=None, help="image side in pixels")
+    p.add_argument("--pretrained-image", type=Path,
+                   help="local torchvision/torchxrayvision weights for the image backbone")
+    data = p.add_argument_group("data (one of)")
+    data.add_argument("--csv", type=Path, help="a CSV manifest (file or folder) read by graphclr.data")
+    data.add_argument("--graphs", type=Path, help="RadGraph JSON for the manifest's graph_id column")
+    data.add_argument("--split", default=None, help="use only manifest rows of this split (e.g. train)")
+    data.add_argument("--generated", type=int, metavar="N",
+                      help="train on N generated synthetic pairs (no data needed)")
+    data.add_argument("--generated-image-size", type=int, default=64)
+    p.add_argument("--vocab", type=Path, help="vocabulary JSON (default: built from the training graphs)")
+    p.add_argument("--out", type=Path, required=False, help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides --epochs)")
+    t.add_argument("--batch-size", type=int, default=250, help="pairs per micro-batch per process")
+    t.add_argument("--accum-steps", type=int, default=1, help="micro-batches per optimiser step")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--weight-decay", type=float, default=0.01)
+    t.add_argument("--warmup-steps", type=int, default=0)
+    t.add_argument("--freeze-image-steps", type=int, default=0,
+                   help="LiT-style: keep the image backbone frozen for the first N steps")
+    t.add_argument("--lock-image", action="store_true", help="keep the image backbone frozen throughout")
+    t.add_argument("--grad-clip", type=float, default=None)
+    t.add_argument("--amp", choices=["auto", "bf16", "fp16", "none"], default="auto",
+                   help="mixed precision on GPUs (auto: bf16 where supported); CPUs train in fp32")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    t.add_argument("--log-every", type=int, default=10)
+    t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument("--keep-checkpoints", type=int, default=2)
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _graphs_of(dataset: object) -> list:
+    """The report graphs of a dataset, without decoding images where the dataset allows."""
+    graphs = getattr(dataset, "graphs", None)
+    if isinstance(graphs, list):
+        return graphs
+    report = getattr(dataset, "_report", None)
+    out = []
+    for i in range(len(dataset)):  # type: ignore[arg-type]
+        g = report(i)[0] if report is not None else dataset[i].get("graph")  # type: ignore[index]
+        if g is not None:
+            out.append(g)
+    return out
+
+
+def _texts_of(dataset: object) -> list[str]:
+    csv = getattr(dataset, "csv", None)
+    if csv is not None and "text" in getattr(csv, "columns", ()):
+        return [str(t) for t in csv["text"].fillna("")]
+    return [g.text for g in _graphs_of(dataset)]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_models:
+        from graphclr.models import list_models
+
+        print("\n".join(list_models()))
+        return 0
+    if args.out is None:
+        raise ValueError("--out is required")
+    if args.model is None and args.pretrained is None:
+        args.model = "graphclr-resnet50"
+    if (args.csv is None) == (args.generated is None):
+        raise ValueError("give exactly one of --csv MANIFEST or --generated N")
+
+    import torch
+
+    from graphclr.graphs import Vocabulary
+    from graphclr.models import create_model, deep_merge
+    from graphclr.models.factory import resolve_model_config
+    from graphclr.train import SyntheticPairDataset, TrainConfig, train
+    from graphclr.train.distributed import cleanup_distributed, init_distributed
+    from graphclr.utils import seed_everything
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = init_distributed(args.device)   # joins torchrun's group (no-op in one process)
+    if args.generated is not None:
+        dataset = SyntheticPairDataset(args.generated, image_size=args.generated_image_size,
+                                       seed=args.seed)
+    else:
+        from graphclr.data import CSVDataset
+
+        dataset = CSVDataset(args.csv, graphs=args.graphs, split=args.split)
+    try:
+        overrides = json.loads(args.override) if args.override else None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--override is not valid JSON: {err}") from None
+
+    cfg_dict = None if args.model is None else resolve_model_config(args.model)
+    if cfg_dict is not None:
+        if overrides:
+            cfg_dict = deep_merge(cfg_dict, overrides)
+        if args.image_backbone or args.image_size:
+            image = dict(cfg_dict.get("image_cfg") or {})
+            if args.image_backbone:
+                image["backbone"] = args.image_backbone
+            if args.image_size:
+                image["image_size"] = args.image_size
+            cfg_dict["image_cfg"] = image
+    model_type = (cfg_dict or {}).get("model_type", "graph")
+    vocab = Vocabulary.load(args.vocab) if args.vocab is not None else None
+    kwargs = {}
+    if args.pretrained is None and model_type == "graph" and vocab is None:
+        vocab = Vocabulary.from_graphs(_graphs_of(dataset))
+        if info.is_main:
+            args.out.mkdir(parents=True, exist_ok=True)
+            vocab.save(args.out / "vocab.json")
+    elif args.pretrained is None and model_type == "text":
+        kwargs["reports"] = _texts_of(dataset)   # text baselines build their vocabulary here
+    seed_everything(args.seed)
+    model = create_model(cfg_dict, vocab=vocab, pretrained=args.pretrained,
+                         pretrained_image=args.pretrained_image,
+                         overrides=overrides if cfg_dict is None else None, **kwargs)
+    cfg = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+                      accum_steps=args.accum_steps, lr=args.lr, weight_decay=args.weight_decay,
+                      warmup_steps=args.warmup_steps, freeze_image_steps=args.freeze_image_steps,
+                      lock_image=args.lock_image, grad_clip=args.grad_clip, amp=args.amp,
+                      device=args.device, seed=args.seed, num_workers=args.workers,
+                      log_every=args.log_every, checkpoint_every=args.checkpoint_every,
+                      keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress)
+    try:
+        summary = train(model, dataset, cfg, args.out, resume=args.resume)
+    finally:
+        cleanup_distributed(info)
+    if info.is_main:
+        print(json.dumps(summary, indent=2))
+    return 0
