@@ -177,7 +177,10 @@ def _resolve(f: Finding, p: Patient, rng: np.random.Generator) -> list[DrawnFind
     if name == "edema":
         return [DrawnFinding(name, f.certainty, True, side="bilateral", size=f.size)]
     if name == "device":
-        side = f.side if f.side in ("left", "right") else ("right" if rng.random() < 0.7 else "left")
+        # unstated sides follow common practice: pacemakers on the left, central lines on the right
+        usual = {"pacemaker": "left", "central_line": "right"}.get(f.kind or "central_line", "right")
+        other = "right" if usual == "left" else "left"
+        side = f.side if f.side in ("left", "right") else (usual if rng.random() < 0.8 else other)
         return [DrawnFinding(name, f.certainty, True, side=side, kind=f.kind or "central_line")]
     if f.side == "bilateral" or (f.side is None and f.plural and name in ("effusion", "pneumothorax", "opacity",
                                                                            "nodule", "atelectasis")):
