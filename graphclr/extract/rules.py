@@ -472,8 +472,10 @@ def _suggestive(ments: list[_Mention], heads: list[_Mention], head_starts: list[
         if j < 0 or heads[j].end > t.start:
             continue
         source = heads[j]
+        if source.cert == ABSENT:  # "no opacity to suggest pneumonia": nothing suggests
+            continue
         if role == "unc_pre":
-            if source.cert == ABSENT or source.normal:
+            if source.normal:
                 continue
             # only when no other trigger lies between
             if any(m.kind == TRIGGER_KIND and source.end <= m.start < t.start for m in ments[:idx]):

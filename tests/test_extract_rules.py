@@ -1,0 +1,227 @@
+"""Every certainty and relation rule of the extractor, on hand-written sentences, with the
+exact expected graph (all entities with labels, in order, and all relations)."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphclr.extract import Extractor
+from graphclr.extract.lexicon import default_lexicon
+from graphclr.extract.rules import graph_parts
+
+DP, DA, U, AN = "OBS-DP", "OBS-DA", "OBS-U", "ANAT-DP"
+MOD, LOC, SUG = "modify", "located_at", "suggestive_of"
+
+
+@pytest.fixture(scope="module")
+def ex() -> Extractor:
+    return Extractor()
+
+
+def graph(ex: Extractor, text: str) -> tuple[list[tuple[str, str]], set[tuple[str, str, str]]]:
+    g = ex.extract(text)
+    g.validate()
+    ents = [(e.tokens, e.label) for e in g.entities]
+    names = [e.tokens for e in g.entities]
+    assert len(set(names)) == len(names), "test sentences must name entities uniquely"
+    rels = {(r.type, names[r.head], names[r.tail]) for r in g.relations}
+    assert len(rels) == len(g.relations), "no duplicate relations"
+    return ents, rels
+
+
+CASES = [
+    # --- certainty: negation ------------------------------------------------------------
+    ("pre-negation over a list",
+     "No focal consolidation, pleural effusion, or pneumothorax.",
+     [("focal", DA), ("consolidation", DA), ("pleural", AN), ("effusion", DA), ("pneumothorax", DA)],
+     {(MOD, "focal", "consolidation"), (LOC, "effusion", "pleural")}),
+    ("a clause word ends the scope",
+     "No effusion but there is a small pneumothorax.",
+     [("effusion", DA), ("small", DP), ("pneumothorax", DP)],
+     {(MOD, "small", "pneumothorax")}),
+    ("the nearest trigger wins",
+     "No effusion, possible atelectasis.",
+     [("effusion", DA), ("atelectasis", U)], set()),
+    ("a hedge right after 'no' keeps the negation",
+     "No definite consolidation.",
+     [("consolidation", DA)], set()),
+    ("affirm words end a negation",
+     "No pneumothorax and stable cardiomegaly.",
+     [("pneumothorax", DA), ("stable", DP), ("cardiomegaly", DP)],
+     {(MOD, "stable", "cardiomegaly")}),
+    ("post-negation",
+     "Pneumothorax is not seen.",
+     [("Pneumothorax", DA)], set()),
+    ("post-negation over an anatomy phrase",
+     "The left pleural effusion has resolved.",
+     [("left", AN), ("pleural", AN), ("effusion", DA)],
+     {(MOD, "left", "pleural"), (LOC, "effusion", "pleural")}),
+    ("post-negation stops at a comma",
+     "Mild atelectasis, pneumothorax not identified.",
+     [("Mild", DP), ("atelectasis", DP), ("pneumothorax", DA)],
+     {(MOD, "Mild", "atelectasis")}),
+    ("post-negation stops at a normal-state word behind a conjunction",
+     "Heart is normal and effusion is not seen.",
+     [("Heart", AN), ("normal", DP), ("effusion", DA)],
+     {(LOC, "normal", "Heart")}),
+    # --- certainty: uncertainty ---------------------------------------------------------
+    ("'cannot be excluded' is uncertain",
+     "Pneumonia cannot be excluded.",
+     [("Pneumonia", U)], set()),
+    ("pre-uncertainty; modifiers share it",
+     "Possible small right effusion.",
+     [("small", U), ("right", AN), ("effusion", U)],
+     {(MOD, "small", "effusion"), (LOC, "effusion", "right")}),
+    ("a question mark makes the phrase before it uncertain",
+     "Left lower lobe pneumonia?",
+     [("Left", AN), ("lower", AN), ("lobe", AN), ("pneumonia", U)],
+     {(MOD, "Left", "lobe"), (MOD, "lower", "lobe"), (LOC, "pneumonia", "lobe")}),
+    ("'suspected' after a finding",
+     "Small effusions suspected.",
+     [("Small", U), ("effusions", U)], {(MOD, "Small", "effusions")}),
+    ("'suspected' before a finding",
+     "Suspected pneumonia.",
+     [("pneumonia", U)], set()),
+    # --- pseudo-triggers ----------------------------------------------------------------
+    ("'no change' is not a negation",
+     "No change in the small left effusion.",
+     [("small", DP), ("left", AN), ("effusion", DP)],
+     {(MOD, "small", "effusion"), (LOC, "effusion", "left")}),
+    ("'not only' is not a negation",
+     "There is not only cardiomegaly but also edema.",
+     [("cardiomegaly", DP), ("edema", DP)], set()),
+    ("'no increase' is not a negation",
+     "No increase in the right effusion.",
+     [("right", AN), ("effusion", DP)], {(LOC, "effusion", "right")}),
+    # --- alternatives ---------------------------------------------------------------------
+    ("alternatives are present and share a location",
+     "Atelectasis or pneumonia in the left base.",
+     [("Atelectasis", DP), ("pneumonia", DP), ("left", AN), ("base", AN)],
+     {(MOD, "left", "base"), (LOC, "pneumonia", "base"), (LOC, "Atelectasis", "base")}),
+    # --- normal states, masks, inflections, multi-word terms ------------------------------
+    ("'heart size normal' (labels read it as absent cardiomegaly)",
+     "Heart size normal.",
+     [("Heart", AN), ("size", AN), ("normal", DP)],
+     {(MOD, "Heart", "size"), (LOC, "normal", "size")}),
+    ("Open-i XXXX masks are transparent",
+     "XXXX opacity in the XXXX right lower lobe.",
+     [("opacity", DP), ("right", AN), ("lower", AN), ("lobe", AN)],
+     {(MOD, "right", "lobe"), (MOD, "lower", "lobe"), (LOC, "opacity", "lobe")}),
+    ("MIMIC ___ masks are kept as tokens, never entities",
+     "___ with small left effusion",
+     [("small", DP), ("left", AN), ("effusion", DP)],
+     {(MOD, "small", "effusion"), (LOC, "effusion", "left")}),
+    ("plural finding; laterality alone is the location",
+     "Bilateral effusions.",
+     [("Bilateral", AN), ("effusions", DP)], {(LOC, "effusions", "Bilateral")}),
+    ("adjective form of a finding modifies the noun",
+     "Atelectatic changes at the lung bases.",
+     [("Atelectatic", DP), ("changes", DP), ("lung", AN), ("bases", AN)],
+     {(MOD, "lung", "bases"), (MOD, "Atelectatic", "changes"), (LOC, "changes", "bases")}),
+    ("multi-word device, located after a verb and preposition",
+     "Endotracheal tube terminates above the carina.",
+     [("Endotracheal tube", DP), ("carina", AN)], {(LOC, "Endotracheal tube", "carina")}),
+    ("multi-word normal state",
+     "Cardiomediastinal silhouette is within normal limits.",
+     [("Cardiomediastinal", AN), ("silhouette", AN), ("within normal limits", DP)],
+     {(MOD, "Cardiomediastinal", "silhouette"), (LOC, "within normal limits", "silhouette")}),
+    ("multi-word finding wins over its anatomy word",
+     "Findings of chronic obstructive pulmonary disease.",
+     [("chronic obstructive pulmonary disease", DP)], set()),
+    # --- relations ------------------------------------------------------------------------
+    ("laterality modifies the anatomy; size modifies the finding",
+     "Small left pleural effusion.",
+     [("Small", DP), ("left", AN), ("pleural", AN), ("effusion", DP)],
+     {(MOD, "left", "pleural"), (MOD, "Small", "effusion"), (LOC, "effusion", "pleural")}),
+    ("located_at after a preposition",
+     "Opacity in the right lower lobe.",
+     [("Opacity", DP), ("right", AN), ("lower", AN), ("lobe", AN)],
+     {(MOD, "right", "lobe"), (MOD, "lower", "lobe"), (LOC, "Opacity", "lobe")}),
+    ("predicate located at its subject; severity modifies",
+     "The heart is mildly enlarged.",
+     [("heart", AN), ("mildly", DP), ("enlarged", DP)],
+     {(MOD, "mildly", "enlarged"), (LOC, "enlarged", "heart")}),
+    ("coordinated subjects",
+     "Heart size and pulmonary vascularity are normal.",
+     [("Heart", AN), ("size", AN), ("pulmonary", AN), ("vascularity", AN), ("normal", DP)],
+     {(MOD, "Heart", "size"), (MOD, "pulmonary", "vascularity"), (LOC, "normal", "size"),
+      (LOC, "normal", "vascularity")}),
+    ("coordinated findings share a location",
+     "Atelectasis and consolidation in the right base.",
+     [("Atelectasis", DP), ("consolidation", DP), ("right", AN), ("base", AN)],
+     {(MOD, "right", "base"), (LOC, "consolidation", "base"), (LOC, "Atelectasis", "base")}),
+    ("'consistent with' suggests, certainty kept",
+     "Patchy opacity consistent with pneumonia.",
+     [("Patchy", DP), ("opacity", DP), ("pneumonia", DP)],
+     {(MOD, "Patchy", "opacity"), (SUG, "opacity", "pneumonia")}),
+    ("'suggestive of' suggests an uncertain finding",
+     "Opacity suggestive of pneumonia.",
+     [("Opacity", DP), ("pneumonia", U)], {(SUG, "Opacity", "pneumonia")}),
+    ("'concerning for'",
+     "Right lower lobe opacity concerning for pneumonia.",
+     [("Right", AN), ("lower", AN), ("lobe", AN), ("opacity", DP), ("pneumonia", U)],
+     {(MOD, "Right", "lobe"), (MOD, "lower", "lobe"), (LOC, "opacity", "lobe"),
+      (SUG, "opacity", "pneumonia")}),
+    ("'may represent' a list of alternatives",
+     "Opacity may represent atelectasis or pneumonia.",
+     [("Opacity", DP), ("atelectasis", U), ("pneumonia", U)],
+     {(SUG, "Opacity", "atelectasis"), (SUG, "Opacity", "pneumonia")}),
+    ("a hedge after a comma suggests",
+     "Left basilar opacity, likely atelectasis.",
+     [("Left", AN), ("basilar", AN), ("opacity", DP), ("atelectasis", U)],
+     {(MOD, "Left", "basilar"), (LOC, "opacity", "basilar"), (SUG, "opacity", "atelectasis")}),
+    ("a negated observation suggests nothing",
+     "No opacity to suggest pneumonia.",
+     [("opacity", DA), ("pneumonia", DA)], set()),
+    ("adjective observation + anatomy phrase with zone",
+     "Calcified granuloma in the right upper lobe.",
+     [("Calcified", DP), ("granuloma", DP), ("right", AN), ("upper", AN), ("lobe", AN)],
+     {(MOD, "right", "lobe"), (MOD, "upper", "lobe"), (MOD, "Calcified", "granuloma"),
+      (LOC, "granuloma", "lobe")}),
+    ("qualifiers joined by 'and' share one anatomy head",
+     "Right and left lower lobe atelectasis.",
+     [("Right", AN), ("left", AN), ("lower", AN), ("lobe", AN), ("atelectasis", DP)],
+     {(MOD, "Right", "lobe"), (MOD, "left", "lobe"), (MOD, "lower", "lobe"),
+      (LOC, "atelectasis", "lobe")}),
+    ("laterality convention without a structure word",
+     "Left effusion.",
+     [("Left", AN), ("effusion", DP)], {(LOC, "effusion", "Left")}),
+    ("a modifier of anatomy only is located there",
+     "Low lung volumes.",
+     [("Low", DP), ("lung volumes", AN)], {(LOC, "Low", "lung volumes")}),
+]
+
+
+@pytest.mark.parametrize("name,text,entities,relations", CASES, ids=[c[0] for c in CASES])
+def test_rule(ex: Extractor, name: str, text: str, entities: list, relations: set) -> None:
+    got_entities, got_relations = graph(ex, text)
+    assert got_entities == entities
+    assert got_relations == relations
+
+
+def test_alternatives_uncertain_option() -> None:
+    ents, rels = graph(Extractor(alternatives_uncertain=True), "Atelectasis versus pneumonia.")
+    assert ents == [("Atelectasis", U), ("pneumonia", U)] and rels == set()
+    # a negated list is not an alternative
+    ents, _ = graph(Extractor(alternatives_uncertain=True), "No effusion or pneumothorax.")
+    assert ents == [("effusion", DA), ("pneumothorax", DA)]
+
+
+def test_sentence_boundary_ends_scope(ex: Extractor) -> None:
+    ents, _ = graph(ex, "No pneumothorax. Effusion. Possible edema; cardiomegaly")
+    assert ents == [("pneumothorax", DA), ("Effusion", DP), ("edema", U), ("cardiomegaly", DP)]
+
+
+def test_paragraph_break_ends_scope(ex: Extractor) -> None:
+    ents, _ = graph(ex, "No pneumothorax\n\nEffusion")
+    assert ents == [("pneumothorax", DA), ("Effusion", DP)]
+    ents, _ = graph(ex, "No pneumothorax\nor effusion")  # a line wrap is not a break
+    assert ents == [("pneumothorax", DA), ("effusion", DA)]
+
+
+def test_graph_parts_directly_on_tokens() -> None:
+    words = "no left effusion".split()
+    ents, rels = graph_parts(words, [], default_lexicon())
+    assert ents == [(1, 1, "ANAT-DP"), (2, 2, "OBS-DA")]
+    assert rels == [("located_at", 1, 0)]
+    assert graph_parts([], [], default_lexicon()) == ([], [])
