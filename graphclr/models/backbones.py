@@ -228,7 +228,7 @@ def load_backbone_weights(model: nn.Module, path: str | os.PathLike[str], spec: 
         state[k] = value
     if spec.stem is not None:
         wkey = f"{spec.stem}.weight"
-        if wkey in state and wkey in own:
+        if wkey in state and wkey in own and state[wkey].dim() == 4:
             state[wkey] = _adapt_kernel(state[wkey], own[wkey].shape[1])
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

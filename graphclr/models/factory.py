@@ -239,7 +239,10 @@ def create_model(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg | 
         built = GraphCLIP(cfg, vocab, **model_kwargs)
     if ckpt is not None:
         state = _strip_prefixes(ckpt["state_dict"])
-        missing, unexpected = built.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = built.load_state_dict(state, strict=False)
+        except RuntimeError as err:   # shape mismatches
+            raise ValueError(f"{pretrained}: weights do not fit the model: {err}") from None
         if missing or unexpected:
             raise ValueError(f"{pretrained}: weights do not fit the model; missing "
                              f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")

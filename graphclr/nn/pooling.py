@@ -10,7 +10,7 @@ pooled separately by gated attention (Ilse et al., 2018, attention-based MIL):
     \alpha_v = \frac{\exp a_v}{\sum_{u \in C} \exp a_u}, \qquad
     z_C = \sum_{v \in C} \alpha_v h_v
 
-(``gate="gated"``), or with the plain gate :math:`a_v = w^\top h_v + b`
+(``gate="gated"``), or with the plain gate :math:`a_v = w^\top h_v`
 (``gate="linear"``, DGL's ``GlobalAttentionPooling``). The softmax runs within each
 component; the whole batch is pooled at once with scatter operations over
 ``ndata["component_id"]`` (batch-unique ids from :func:`graphclr.graphs.to_homogeneous`),
@@ -55,9 +55,9 @@ class ComponentAttentionPooling(nn.Module):
         if gate == "gated":
             # V and U in one product: [tanh | sigmoid] halves
             self.vu = nn.Linear(dim, 2 * hidden)
-            self.w = nn.Linear(hidden, 1)
+            self.w = nn.Linear(hidden, 1, bias=False)
         else:
-            self.w = nn.Linear(dim, 1)
+            self.w = nn.Linear(dim, 1, bias=False)   # a bias would cancel in the softmax
 
     def scores(self, h: torch.Tensor) -> torch.Tensor:
         """Unnormalised attention scores :math:`a_v`, ``[N]``."""
