@@ -22,7 +22,7 @@ from graphclr.nn.featurizers import (
 )
 from graphclr.nn.igcl import NodeTransformerMeanReadout, add_virtual_nodes
 from graphclr.nn.pooling import ComponentAttentionPooling
-from graphclr.nn.rgcn import EdgePlan, FastRelGraphConv, RGCNStack, edge_plan
+from graphclr.nn.rgcn import EdgeList, EdgePlan, FastRelGraphConv, RGCNStack, edge_plan
 from graphclr.nn.text_spans import SpanEmbedder, default_text_model_dir
 from graphclr.nn.transformer import ComponentTransformer
 
@@ -30,6 +30,6 @@ __all__ = [
     "VARIANTS", "GraphEncoder", "GraphEncoderCfg", "homogeneous_view", "FEATURIZERS",
     "HashedNgramFeaturizer", "PretrainedTextFeaturizer", "TokenFeaturizer", "hashed_ngram_ids",
     "NodeTransformerMeanReadout", "add_virtual_nodes", "ComponentAttentionPooling",
-    "EdgePlan", "FastRelGraphConv", "RGCNStack", "edge_plan", "SpanEmbedder",
+    "EdgeList", "EdgePlan", "FastRelGraphConv", "RGCNStack", "edge_plan", "SpanEmbedder",
     "default_text_model_dir", "ComponentTransformer",
 ]

@@ -55,7 +55,7 @@ from graphclr.nn.featurizers import (
 )
 from graphclr.nn.igcl import NodeTransformerMeanReadout, add_virtual_nodes
 from graphclr.nn.pooling import ComponentAttentionPooling
-from graphclr.nn.rgcn import RGCNStack
+from graphclr.nn.rgcn import EdgeList, RGCNStack
 from graphclr.nn.transformer import ComponentTransformer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -178,26 +178,36 @@ class GraphEncoder(nn.Module):
         self.out_dim = cfg.width
 
     def forward(self, g: dgl.DGLGraph) -> torch.Tensor:
+        """``[B, width]`` embeddings of a batch (heterograph or its homogeneous view).
+
+        The graph may stay on the CPU (DGL's PyPI builds are CPU-only): the node and edge
+        tensors the encoder needs are moved to the device of its parameters.
+        """
         hg = homogeneous_view(g)
         self.rgcn.fast = self.fast
+        device = next(self.rgcn.parameters()).device
+        keys = set(getattr(self.featurizer, "requires", ())) | {"graph_id", "component_id"}
+        nd = {k: hg.ndata[k].to(device, non_blocking=True) for k in keys if k in hg.ndata}
+        src, dst = (t.to(device, non_blocking=True) for t in hg.edges())
+        rel = hg.edata["rel"].to(device, non_blocking=True)
+        n = hg.num_nodes()
         batch_size = int(hg.batch_size)
-        x = self.featurizer(hg)
-        graph_id = hg.ndata["graph_id"]
-        rel = hg.edata["rel"]
+        x = self.featurizer(nd)
+        graph_id = nd["graph_id"]
         if self.cfg.variant == "igcl":
-            out = self._igcl(hg, x, rel, graph_id, batch_size)
+            out = self._igcl(nd, src, dst, x, rel, graph_id, batch_size)
         else:
-            h = self.rgcn(hg, x, rel)
+            h = self.rgcn(EdgeList(src, dst, n) if self.fast else hg, x, rel)
             if self.cfg.variant == "rgcn-mean":
                 out = segment_mean(h, graph_id, batch_size)
             else:
-                out = self._components(hg, h, graph_id, batch_size)
+                out = self._components(nd, h, graph_id, batch_size)
         return self.head(out)
 
-    def _components(self, hg: dgl.DGLGraph, h: torch.Tensor, graph_id: torch.Tensor,
+    def _components(self, nd: dict[str, torch.Tensor], h: torch.Tensor, graph_id: torch.Tensor,
                     batch_size: int) -> torch.Tensor:
         assert self.pool is not None and self.transformer is not None
-        comp = hg.ndata["component_id"]
+        comp = nd["component_id"]
         n_comp = int(comp.max()) + 1 if comp.numel() else 0
         comp_graph = torch.zeros(n_comp, dtype=torch.int64, device=h.device)
         if n_comp:
@@ -205,17 +215,14 @@ class GraphEncoder(nn.Module):
         pooled = self.pool(h, comp, n_comp)
         return self.transformer(pooled, comp_graph, batch_size, cls_only=self.fast)
 
-    def _igcl(self, hg: dgl.DGLGraph, x: torch.Tensor, rel: torch.Tensor, graph_id: torch.Tensor,
+    def _igcl(self, nd: dict[str, torch.Tensor], src: torch.Tensor, dst: torch.Tensor,
+              x: torch.Tensor, rel: torch.Tensor, graph_id: torch.Tensor,
               batch_size: int) -> torch.Tensor:
-        import dgl
-
         assert self.node_readout is not None
-        comp = hg.ndata["component_id"]
+        comp = nd["component_id"]
         n_comp = int(comp.max()) + 1 if comp.numel() else 0
-        src, dst = hg.edges()
         src, dst, rel, node_graph, n_total = add_virtual_nodes(
             src, dst, rel, comp, graph_id, n_comp, batch_size, NUM_RELATION_IDS)
-        aug = dgl.graph((src, dst), num_nodes=n_total, idtype=torch.int64)
         x = torch.cat([x, x.new_zeros((n_total - x.shape[0], x.shape[1]))], 0)
-        h = self.rgcn(aug, x, rel)
+        h = self.rgcn(EdgeList(src, dst, n_total), x, rel)
         return self.node_readout(h, node_graph, batch_size)

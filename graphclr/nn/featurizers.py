@@ -22,8 +22,9 @@ Three pluggable featurizers map node ``v`` (an entity with tokens :math:`t_1..t_
   :class:`graphclr.nn.text_spans.SpanEmbedder` into ``ndata["text_emb"]``; the featurizer
   only appends the type one-hot, so training never runs the text model.
 
-Each featurizer takes the homogeneous graph of :func:`graphclr.graphs.to_homogeneous`
-and returns ``[N, out_dim]``.
+Each featurizer takes the node data of the homogeneous graph of
+:func:`graphclr.graphs.to_homogeneous` (the graph itself, or a mapping of its ``ndata``
+tensors, e.g. moved to a GPU) and returns ``[N, out_dim]``.
 
 Examples:
     >>> import torch, dgl
@@ -40,8 +41,8 @@ Examples:
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -53,8 +54,13 @@ from graphclr.constants import NUM_ENTITY_TYPES
 if TYPE_CHECKING:  # pragma: no cover
     import dgl
 
-__all__ = ["TokenFeaturizer", "HashedNgramFeaturizer", "PretrainedTextFeaturizer",
+__all__ = ["node_data", "TokenFeaturizer", "HashedNgramFeaturizer", "PretrainedTextFeaturizer",
            "hashed_ngram_ids", "pad_ragged", "FEATURIZERS"]
+
+
+def node_data(g: Any) -> Mapping[str, torch.Tensor]:
+    """``g.ndata`` for a DGL graph, ``g`` itself for a mapping of node tensors."""
+    return g.ndata if hasattr(g, "ndata") else g
 
 
 class TokenFeaturizer(nn.Module):
@@ -80,12 +86,13 @@ class TokenFeaturizer(nn.Module):
         with torch.no_grad():
             self.token.weight[0].zero_()
 
-    def forward(self, g: dgl.DGLGraph) -> torch.Tensor:
-        tokens = g.ndata["tokens"]
+    def forward(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> torch.Tensor:
+        nd = node_data(g)
+        tokens = nd["tokens"]
         if tokens.shape[0] == 0:
             return self.type_emb.weight.new_zeros((0, self.out_dim))
         bag = F.embedding_bag(tokens, self.token.weight, mode="mean", padding_idx=0)
-        return bag + self.type_emb(g.ndata["entity_type"])
+        return bag + self.type_emb(nd["entity_type"])
 
 
 def hashed_ngram_ids(text: str, num_buckets: int, n_min: int = 3, n_max: int = 5,
@@ -144,15 +151,16 @@ class HashedNgramFeaturizer(nn.Module):
         """The n-gram ids of one entity's text, with this featurizer's settings."""
         return hashed_ngram_ids(text, self.num_buckets, self.n_min, self.n_max, self.max_ngrams)
 
-    def forward(self, g: dgl.DGLGraph) -> torch.Tensor:
-        if "ngrams" not in g.ndata:
+    def forward(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> torch.Tensor:
+        nd = node_data(g)
+        if "ngrams" not in nd:
             raise KeyError("HashedNgramFeaturizer needs ndata['ngrams']: batch the reports with "
                            "the model's report_processor")
-        ngrams = g.ndata["ngrams"]
+        ngrams = nd["ngrams"]
         if ngrams.shape[0] == 0:
             return self.type_emb.weight.new_zeros((0, self.out_dim))
         bag = F.embedding_bag(ngrams, self.ngram.weight, mode="mean", padding_idx=0)
-        return bag + self.type_emb(g.ndata["entity_type"])
+        return bag + self.type_emb(nd["entity_type"])
 
 
 class PretrainedTextFeaturizer(nn.Module):
@@ -171,15 +179,16 @@ class PretrainedTextFeaturizer(nn.Module):
         self.num_types = num_types
         self.out_dim = text_dim + num_types
 
-    def forward(self, g: dgl.DGLGraph) -> torch.Tensor:
-        if "text_emb" not in g.ndata:
+    def forward(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> torch.Tensor:
+        nd = node_data(g)
+        if "text_emb" not in nd:
             raise KeyError("PretrainedTextFeaturizer needs ndata['text_emb']: batch ReportGraphs "
                            "(with text) through the model's report_processor")
-        emb = g.ndata["text_emb"].float()
+        emb = nd["text_emb"].float()
         if emb.shape[1] != self.text_dim:
             raise ValueError(f"text_emb has width {emb.shape[1]}, the featurizer expects "
                              f"{self.text_dim}")
-        onehot = F.one_hot(g.ndata["entity_type"], self.num_types).to(emb.dtype)
+        onehot = F.one_hot(nd["entity_type"], self.num_types).to(emb.dtype)
         return torch.cat([emb, onehot], 1)
 
 

@@ -55,9 +55,17 @@ from torch import nn
 if TYPE_CHECKING:  # pragma: no cover
     import dgl
 
-__all__ = ["EdgePlan", "edge_plan", "FastRelGraphConv", "RGCNStack"]
+__all__ = ["EdgeList", "EdgePlan", "edge_plan", "FastRelGraphConv", "RGCNStack"]
 
 NORMS = ("mean", "sum")
+
+
+class EdgeList(NamedTuple):
+    """A graph as plain edge tensors (on any device), for the fast path without DGL."""
+
+    src: torch.Tensor
+    dst: torch.Tensor
+    num_nodes: int
 
 
 class EdgePlan(NamedTuple):
@@ -211,16 +219,29 @@ class RGCNStack(nn.Module):
                              self_loop=self_loop, dropout=dropout, layer_norm=layer_norm)
             for i in range(num_layers))
 
-    def forward(self, g: dgl.DGLGraph, feat: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
-        """Node states after the last layer, ``[N, hidden]``."""
-        src, dst = g.edges()
-        n = g.num_nodes()
+    def forward(self, g: dgl.DGLGraph | EdgeList, feat: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
+        """Node states after the last layer, ``[N, hidden]``.
+
+        ``g`` is a DGL graph or an :class:`EdgeList`; the fast path only needs the edge
+        tensors (moved to ``feat``'s device), so the model may live on a GPU while DGL
+        (a CPU build) keeps the graphs. ``fast=False`` needs a DGL graph on ``feat``'s device.
+        """
+        if isinstance(g, EdgeList):
+            src, dst, n = g
+        else:
+            src, dst = g.edges()
+            n = g.num_nodes()
+        rel = rel.to(feat.device)
         if self.fast:
-            plan = edge_plan(src, dst, rel, n, self.num_rels, self.norm)
+            plan = edge_plan(src.to(feat.device), dst.to(feat.device), rel, n, self.num_rels, self.norm)
             for layer in self.layers:
-                feat = layer(g, feat, rel, plan=plan)
+                feat = layer(None, feat, rel, plan=plan)
             return feat
-        norm = edge_norm(dst, rel, n, self.norm)
+        if isinstance(g, EdgeList):
+            import dgl
+
+            g = dgl.graph((src, dst), num_nodes=n, idtype=torch.int64, device=feat.device)
+        norm = edge_norm(dst.to(feat.device), rel, n, self.norm)
         for layer in self.layers:
             feat = layer(g, feat, rel, norm)
         return feat

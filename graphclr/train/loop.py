@@ -91,7 +91,9 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
-    if device.type == "cpu":
+    """Move tensors to ``device``; DGL graphs stay where they are (graphclr's graph encoder
+    moves the tensors it needs, so a CPU-only DGL build works with a GPU model)."""
+    if device.type == "cpu" or type(batch).__module__.startswith("dgl"):
         return batch
     if hasattr(batch, "to"):
         return batch.to(device, non_blocking=True) if isinstance(batch, torch.Tensor) else batch.to(device)
