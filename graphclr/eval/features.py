@@ -33,6 +33,9 @@ class FeatureSet:
         label_names: the ``L`` label names.
         ids: item ids.
         patient_ids: patient id per item (empty strings when unknown).
+        report_features: ``[N, D]`` L2-normalised report embeddings of paired items
+            (retrieval), or ``None``.
+        groups: per item, the id of its report (images of one study share it), or empty.
     """
 
     features: np.ndarray
@@ -40,6 +43,8 @@ class FeatureSet:
     label_names: list[str]
     ids: list[str]
     patient_ids: list[str]
+    report_features: np.ndarray | None = None
+    groups: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -47,7 +52,9 @@ class FeatureSet:
     def subset(self, indices: Sequence[int] | np.ndarray) -> FeatureSet:
         idx = np.asarray(indices, dtype=np.int64)
         return FeatureSet(self.features[idx], self.labels[idx], list(self.label_names),
-                          [self.ids[i] for i in idx], [self.patient_ids[i] for i in idx])
+                          [self.ids[i] for i in idx], [self.patient_ids[i] for i in idx],
+                          None if self.report_features is None else self.report_features[idx],
+                          None if self.groups is None else [self.groups[i] for i in idx])
 
     def select_labels(self, names: Sequence[str]) -> FeatureSet:
         """The same items with label columns ``names`` (in that order)."""
@@ -55,24 +62,31 @@ class FeatureSet:
         if missing:
             raise ValueError(f"label(s) {missing} not in this feature set's labels {self.label_names}")
         cols = [self.label_names.index(n) for n in names]
-        return FeatureSet(self.features, self.labels[:, cols], list(names), self.ids, self.patient_ids)
+        return FeatureSet(self.features, self.labels[:, cols], list(names), self.ids, self.patient_ids,
+                          self.report_features, self.groups)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write a ``.npz`` atomically."""
         from graphclr.utils import atomic_write
 
         path = Path(path)
+        meta = {"label_names": self.label_names, "ids": self.ids, "patient_ids": self.patient_ids,
+                "groups": self.groups}
+        arrays = {"features": self.features, "labels": self.labels,
+                  "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
+        if self.report_features is not None:
+            arrays["report_features"] = self.report_features
         with atomic_write(path, "wb") as fh:
-            np.savez(fh, features=self.features, labels=self.labels,
-                     meta=np.frombuffer(json.dumps({"label_names": self.label_names, "ids": self.ids,
-                                                    "patient_ids": self.patient_ids}).encode(), np.uint8))
+            np.savez(fh, **arrays)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FeatureSet:
         with np.load(path) as z:
             meta = json.loads(z["meta"].tobytes().decode())
-            return cls(z["features"], z["labels"], meta["label_names"], meta["ids"], meta["patient_ids"])
+            rep = z["report_features"] if "report_features" in z.files else None
+            return cls(z["features"], z["labels"], meta["label_names"], meta["ids"], meta["patient_ids"],
+                       rep, meta.get("groups"))
 
 
 def _loader(dataset: Any, batch_size: int, num_workers: int) -> Any:
@@ -86,7 +100,8 @@ def _loader(dataset: Any, batch_size: int, num_workers: int) -> Any:
 
 def extract_image_features(model: Any, dataset: Any, *, batch_size: int = 64, num_workers: int = 0,
                            device: str = "cpu", label_names: Sequence[str] | None = None,
-                           progress: bool = True, desc: str = "features") -> FeatureSet:
+                           with_reports: bool = False, progress: bool = True,
+                           desc: str = "features") -> FeatureSet:
     """Encode every image of ``dataset`` with the frozen ``model``.
 
     Args:
@@ -95,11 +110,15 @@ def extract_image_features(model: Any, dataset: Any, *, batch_size: int = 64, nu
         batch_size, num_workers: data loading.
         device: where the model runs.
         label_names: the label columns to keep (default: all of ``dataset.pathologies``).
+        with_reports: also embed each item's report (``model.report_key`` field, through
+            ``model.report_processor``) for retrieval; ``groups`` then holds report ids.
         progress: show a tqdm bar.
         desc: the bar's label.
     """
     import torch
     from tqdm.auto import tqdm
+
+    from graphclr.eval._model import report_input, to_device
 
     names = list(dataset.pathologies)
     cols = [names.index(n) for n in label_names] if label_names is not None else list(range(len(names)))
@@ -109,6 +128,9 @@ def extract_image_features(model: Any, dataset: Any, *, batch_size: int = 64, nu
     labels: list[np.ndarray] = []
     ids: list[str] = []
     patients: list[str] = []
+    reps: list[np.ndarray] = []
+    groups: list[str] = []
+    key = report_input(model)
     try:
         with torch.no_grad():
             for batch in tqdm(_loader(dataset, batch_size, num_workers), desc=desc, disable=not progress,
@@ -118,12 +140,23 @@ def extract_image_features(model: Any, dataset: Any, *, batch_size: int = 64, nu
                 labels.append(batch["labels"].numpy()[:, cols])
                 ids.extend(str(i) for i in batch["id"])
                 patients.extend(str(p) for p in batch.get("patient_id", [""] * len(batch["id"])))
+                if with_reports:
+                    if key not in batch:
+                        raise ValueError(f"with_reports=True needs paired items with a {key!r} field; "
+                                         f"this dataset's items have {sorted(batch)}")
+                    reports = batch[key]
+                    rb = to_device(model.report_processor(list(reports)), device)
+                    reps.append(model.encode_report(rb, normalize=True).float().cpu().numpy())
+                    graphs = batch.get("graph")
+                    groups.extend(str(g.id) if graphs is not None else str(t)
+                                  for g, t in zip(graphs if graphs is not None else reports, reports))
     finally:
         model.train(was_training)
     dim = feats[0].shape[1] if feats else 0
     return FeatureSet(np.concatenate(feats) if feats else np.zeros((0, dim), np.float32),
                       np.concatenate(labels).astype(np.float32) if labels else np.zeros((0, len(cols)), np.float32),
-                      [names[c] for c in cols], ids, patients)
+                      [names[c] for c in cols], ids, patients,
+                      np.concatenate(reps) if reps else None, groups if with_reports else None)
 
 
 def encode_reports(model: Any, reports: Sequence[Any], *, batch_size: int = 64, device: str = "cpu",

@@ -57,7 +57,7 @@ def document_frequencies(texts: Iterable[str], vocab: Vocabulary) -> np.ndarray:
     """How many reports contain each vocabulary token (``<pad>``/``<unk>`` count too)."""
     df = np.zeros(len(vocab), dtype=np.int64)
     for t in texts:
-        df[np.unique(vocab.lookup(tokenize_report(t)))] += 1
+        df[np.unique(np.asarray(vocab.lookup(tokenize_report(t)), dtype=np.int64))] += 1
     return df
 
 

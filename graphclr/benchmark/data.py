@@ -1,0 +1,258 @@
+"""The data a benchmark runs on: a paired pretraining set and labelled evaluation splits.
+
+A spec's ``dataset`` section takes one of three forms:
+
+``{"kind": "synthetic", "n": 4000, "size": 64, "seed": 0}``
+    the synthetic paired benchmark rendered from the real Open-i reports
+    (:mod:`graphclr.synth`), built on first use into ``OUT/data`` (resumable);
+``{"kind": "manifest", "manifest": "pairs.csv", "graphs": "graphs.json"}``
+    your own paired data as a CSV manifest (:class:`graphclr.data.ManifestDataset`) with a
+    ``split`` column (``train``/``val``/``test``): pretraining and probe training use the
+    train split, epoch selection the val split, and scores come from the test split;
+``{"kind": "datasets", "pretrain": {...}, "probe_train": {...}, "probe_val": {...}, "test": {...}}``
+    separate datasets, each ``{"type": "mimic"|"chexpert"|"manifest"|"openi"|"synthetic", ...}``
+    whose other keys are passed to that dataset class (the real protocol: pretrain on
+    MIMIC-CXR-JPG + RadGraph, evaluate on CheXpert).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BenchmarkData", "prepare_data", "dataset_reports", "DATASET_TYPES", "MaterializedDataset",
+           "materialize"]
+
+log = logging.getLogger(__name__)
+
+#: ``type`` names of the ``datasets`` form -> graphclr.data class names
+DATASET_TYPES: dict[str, str] = {"mimic": "MIMICCXRDataset", "chexpert": "CheXpertDataset",
+                                 "manifest": "ManifestDataset", "openi": "OpenIDataset",
+                                 "synthetic": "synthetic"}
+_SPLIT_NAMES = {"train": ("train",), "val": ("val", "valid", "validate", "validation"), "test": ("test",)}
+
+
+@dataclass
+class BenchmarkData:
+    """The datasets of one benchmark run (all following the graphclr dataset contract)."""
+
+    pretrain: Any
+    probe_train: Any
+    probe_val: Any | None
+    test: Any
+    synthetic: bool
+    description: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def eval_sets(self) -> dict[str, Any]:
+        out = {"train": self.probe_train, "test": self.test}
+        if self.probe_val is not None:
+            out["val"] = self.probe_val
+        return out
+
+
+def _check_labels(datasets: Mapping[str, Any], labels: Sequence[str]) -> None:
+    for name, ds in datasets.items():
+        if ds is None:
+            continue
+        missing = [lab for lab in labels if lab not in ds.pathologies]
+        if missing:
+            raise ValueError(f"dataset {name!r} has no label column(s) {missing}; it has {list(ds.pathologies)}. "
+                             "Set the spec's 'labels' to labels your data has.")
+
+
+def _split(table_split: Any, which: str) -> Any:
+    return table_split.isin(_SPLIT_NAMES[which])
+
+
+def _manifest_splits(manifest: str, kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
+    from graphclr.data import ManifestDataset
+
+    full = ManifestDataset(manifest, **kwargs)
+    if "split" not in full.csv.columns:
+        raise ValueError(f"{manifest}: a benchmark manifest needs a 'split' column (train/val/test)")
+    values = set(full.csv["split"].astype(str))
+    known = {v for names in _SPLIT_NAMES.values() for v in names}
+    if values - known:
+        raise ValueError(f"{manifest}: column 'split' has value(s) {sorted(values - known)}; use train, val, test")
+    parts = []
+    for which in ("train", "val", "test"):
+        name = next((v for v in _SPLIT_NAMES[which] if v in values), None)
+        if name is None:
+            if which == "val":
+                parts.append(None)
+                continue
+            raise ValueError(f"{manifest}: no {which!r} rows in column 'split'")
+        parts.append(ManifestDataset(manifest, split=name, **kwargs))
+    return parts[0], parts[1], parts[2]
+
+
+def _built_synthetic(root: Path, section: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The metadata of an already complete build with these settings, else ``None``.
+
+    Saves re-running the extractor over every Open-i report when a run resumes (the
+    builder itself would re-extract before finding that every image exists).
+    """
+    import json
+
+    meta_path = root / "metadata.json"
+    if not meta_path.is_file() or not (root / "manifest.csv").is_file():
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    same = (meta.get("size") == int(section.get("size", 64)) and meta.get("seed") == int(section.get("seed", 0))
+            and (section.get("n") is None or meta.get("num_items") == int(section["n"]))
+            and meta.get("backgrounds") is None)
+    if not same:
+        return None
+    images = root / "images"
+    if not images.is_dir() or sum(1 for _ in images.glob("*.png")) < int(meta.get("num_items", 0)):
+        return None
+    return meta
+
+
+def _build_one(section: Mapping[str, Any], where: str) -> Any:
+    import graphclr.data as gdata
+
+    kw = dict(section)
+    kind = kw.pop("type", None)
+    if kind not in DATASET_TYPES:
+        raise ValueError(f"dataset.{where}.type must be one of {', '.join(DATASET_TYPES)}; got {kind!r}")
+    if kind == "synthetic":
+        from graphclr.synth import load_synthetic
+
+        return load_synthetic(kw.pop("root"), **kw)
+    cls = getattr(gdata, DATASET_TYPES[kind])
+    if kind == "manifest":
+        return cls(kw.pop("manifest"), **kw)
+    return cls(kw.pop("root"), **kw)
+
+
+def prepare_data(section: Mapping[str, Any], out_dir: str | Path, labels: Sequence[str], *,
+                 progress: bool = True) -> BenchmarkData:
+    """Build (synthetic) or open the datasets of a spec's ``dataset`` section."""
+    kind = section.get("kind")
+    out_dir = Path(out_dir)
+    if kind == "synthetic":
+        from graphclr.synth import build_synthetic_benchmark, load_synthetic
+
+        root = Path(section.get("root") or out_dir / "data")
+        meta = _built_synthetic(root, section)
+        if meta is None:
+            meta = build_synthetic_benchmark(root, n=section.get("n"), size=int(section.get("size", 64)),
+                                             seed=int(section.get("seed", 0)),
+                                             workers=int(section.get("workers", 1)), progress=progress)
+        train, val, test = (load_synthetic(root, split=s) for s in ("train", "val", "test"))
+        desc = (f"synthetic images ({meta['size']} px) rendered by graphclr.synth from the graphs of "
+                f"{meta['num_reports']} real Open-i reports; {meta['num_items']} images")
+        data = BenchmarkData(train, train, val, test, True, desc,
+                             {"root": str(root), "synthetic_metadata": {k: meta[k] for k in
+                              ("name", "notice", "seed", "size", "num_items", "num_reports", "split_counts",
+                               "label_counts", "renderer_version") if k in meta}})
+    elif kind == "manifest":
+        kw = {k: v for k, v in section.items() if k not in ("kind", "manifest", "synthetic", "description")}
+        train, val, test = _manifest_splits(section["manifest"], kw)
+        desc = section.get("description") or f"manifest {section['manifest']}"
+        data = BenchmarkData(train, train, val, test, bool(section.get("synthetic", False)), desc)
+    elif kind == "datasets":
+        parts = {}
+        for name in ("pretrain", "probe_train", "probe_val", "test"):
+            if name not in section:
+                if name == "probe_val":
+                    parts[name] = None
+                    continue
+                raise ValueError(f"dataset.{name} is missing (kind 'datasets' needs pretrain, probe_train, test)")
+            parts[name] = _build_one(section[name], name)
+        desc = section.get("description") or ", ".join(
+            f"{n}: {section[n].get('type')}" for n in ("pretrain", "probe_train", "probe_val", "test") if n in section)
+        data = BenchmarkData(parts["pretrain"], parts["probe_train"], parts["probe_val"], parts["test"],
+                             bool(section.get("synthetic", False)), desc)
+    else:
+        raise ValueError(f"dataset.kind must be 'synthetic', 'manifest' or 'datasets'; got {kind!r}")
+    if not getattr(data.pretrain, "paired", True):
+        raise ValueError("the pretraining dataset has no reports (graphs/text): pretraining needs pairs")
+    _check_labels(data.eval_sets(), labels)
+    data.info.update({"n_pretrain": len(data.pretrain), "n_train": len(data.probe_train),
+                      "n_val": len(data.probe_val) if data.probe_val is not None else 0,
+                      "n_test": len(data.test)})
+    return data
+
+
+def dataset_reports(dataset: Any, key: str) -> list[Any]:
+    """Every item's report (``"graph"`` or ``"text"``) without decoding images.
+
+    Uses the dataset's report lookup (``_report``, the part of ``__getitem__`` that reads
+    graphs and text), falling back to full items for datasets without one.
+    """
+    out = []
+    lookup = getattr(dataset, "_report", None)
+    for i in range(len(dataset)):
+        if lookup is not None:
+            graph, text = lookup(i)
+            out.append(graph if key == "graph" else text)
+        else:
+            out.append(dataset[i][key])
+    missing = sum(r is None for r in out)
+    if missing:
+        raise ValueError(f"{missing} of {len(out)} pretraining items have no {key!r}")
+    return out
+
+
+class MaterializedDataset:
+    """A dataset held in memory with its images already transformed.
+
+    The built-in benchmark trains three encoders on the same few thousand small images;
+    decoding each PNG and re-reading its graph for every step of every encoder cost more
+    than the training step itself on two CPU cores. With a deterministic transform (no
+    augmentation) the transformed images are the same every epoch, so they are computed
+    once and shared by every encoder and by feature extraction. Items, ``.csv``,
+    ``.labels`` and ``.pathologies`` follow the dataset contract.
+    """
+
+    def __init__(self, dataset: Any, transform: Any, *, progress: bool = True, desc: str = "loading") -> None:
+        import torch
+        from tqdm.auto import tqdm
+
+        self.csv = dataset.csv.reset_index(drop=True)
+        self.labels = dataset.labels
+        self.pathologies = list(dataset.pathologies)
+        self.paired = bool(getattr(dataset, "paired", False))
+        self.transform = transform
+        old = dataset.transform
+        dataset.transform = transform
+        images, meta = [], []
+        try:
+            for i in tqdm(range(len(dataset)), desc=desc, disable=not progress, leave=False):
+                item = dataset[i]
+                images.append(item.pop("image"))
+                meta.append(item)
+        finally:
+            dataset.transform = old
+        self.images = torch.stack(images) if images else torch.zeros(0)
+        self.items = meta
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        item = dict(self.items[idx])
+        item["image"] = self.images[idx]
+        return item
+
+
+def materialize(dataset: Any, preprocess_cfg: Mapping[str, Any], *, max_bytes: int,
+                progress: bool = True, desc: str = "loading") -> Any:
+    """:class:`MaterializedDataset` when the transform is deterministic and the images fit
+    in ``max_bytes``; otherwise ``dataset`` itself (with the eval transform)."""
+    from graphclr.models.image import image_transform
+
+    size = int(preprocess_cfg["image_size"])
+    channels = int(preprocess_cfg.get("channels", 1))
+    need = len(dataset) * channels * size * size * 4
+    if preprocess_cfg.get("augment") or need > max_bytes:
+        dataset.transform = image_transform(dict(preprocess_cfg), is_train=False)
+        return dataset
+    return MaterializedDataset(dataset, image_transform(dict(preprocess_cfg), is_train=False),
+                               progress=progress, desc=desc)

@@ -1,0 +1,226 @@
+"""Benchmark specs: one JSON file says what to pretrain, on what, under which budget, and how to
+evaluate it.
+
+A spec (format ``graphclr-benchmark/1``)::
+
+    {"format": "graphclr-benchmark/1",
+     "name": "my-benchmark",
+     "dataset": {"kind": "synthetic", "n": 4000, "size": 64, "seed": 0},
+     "labels": ["Atelectasis", "Cardiomegaly", ...],
+     "model": {"embed_dim": 128, "image_cfg": {"backbone": "tiny-cnn", "image_size": 64}},
+     "budget": {"steps": 600, "batch_size": 64, "lr": 0.001, ...},
+     "seed": 0,
+     "encoders": [{"name": "graph", "model": "tiny"},
+                  {"name": "text-transformer", "model": "text-transformer",
+                   "overrides": {"text_cfg": {"width": 128, "layers": 2}}}],
+     "evaluations": {"linear_probe": {"fractions": [0.01, 0.1, 1.0], "seeds": [0, 1, 2]},
+                     "zero_shot": {"prompts": "chexpert5"}, ...},
+     "quick": {"dataset": {"n": 600}, "budget": {"steps": 40}}}
+
+* ``model`` is deep-merged into every encoder's config: it is how all encoders get the
+  same image tower and shared-space size. ``budget`` is the one training config all of
+  them use. An encoder's ``model`` is a shipped config name (a graph config of
+  :mod:`graphclr.models` or a text config of :mod:`graphclr.text`), a JSON path, or a
+  config object; its ``overrides`` are deep-merged last.
+* ``quick`` is deep-merged over the spec by ``--quick``.
+* Strings may use ``${VAR}`` (environment variables, e.g. data roots) and relative paths in
+  ``dataset`` are relative to the spec file. ``--set a.b=value`` overrides any field.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SPEC_FORMAT", "BenchmarkSpec", "load_spec", "default_spec_path", "apply_overrides",
+           "parse_set", "resolve_env", "spec_fingerprint", "deep_merge"]
+
+SPEC_FORMAT = "graphclr-benchmark/1"
+_SPEC_DIR = Path(__file__).parent / "specs"
+_TOP_LEVEL = {"format", "name", "description", "synthetic", "dataset", "labels", "model", "budget",
+              "seed", "encoders", "evaluations", "quick", "device", "in_memory_mb", "threads"}
+_EVALUATIONS = {"linear_probe", "few_shot", "zero_shot", "laterality", "retrieval", "n_bootstrap",
+                "readers", "probe"}
+
+
+def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``overrides``, merging nested dicts (a new dict).
+
+    Examples:
+        >>> deep_merge({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"d": 4}})
+        {'a': 1, 'b': {'c': 2, 'd': 4}}
+    """
+    out = copy.deepcopy(dict(base))
+    for k, v in overrides.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def default_spec_path() -> Path:
+    """The built-in default benchmark (synthetic, rendered from the real Open-i reports)."""
+    return _SPEC_DIR / "default.json"
+
+
+def parse_set(items: Sequence[str]) -> dict[str, Any]:
+    """``["budget.steps=100", "dataset.root=/data"]`` -> a nested override dict.
+
+    Values are read as JSON when they parse (numbers, true/false, lists), else as strings.
+
+    Examples:
+        >>> parse_set(["budget.steps=100", "name=x", "evaluations.linear_probe.seeds=[0]"])
+        {'budget': {'steps': 100}, 'name': 'x', 'evaluations': {'linear_probe': {'seeds': [0]}}}
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE (e.g. budget.steps=100)")
+        key, raw = item.split("=", 1)
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def resolve_env(obj: Any, where: str = "spec") -> Any:
+    """Replace ``${VAR}`` in every string with the environment variable (error if unset)."""
+    if isinstance(obj, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in os.environ:
+                raise ValueError(f"{where}: environment variable {m.group(1)} is not set "
+                                 f"(used in {obj!r}); export it or override the field with --set")
+            return os.environ[m.group(1)]
+        return _ENV.sub(sub, obj)
+    if isinstance(obj, dict):
+        return {k: resolve_env(v, f"{where}.{k}") for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [resolve_env(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    return obj
+
+
+def apply_overrides(spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    return deep_merge(spec, overrides)
+
+
+def spec_fingerprint(obj: Any) -> str:
+    """A short hash of a JSON-able object (what a cached result was computed from)."""
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class BenchmarkSpec(dict):
+    """A validated spec (a dict) plus where it came from."""
+
+    source: str = ""
+
+    @property
+    def name(self) -> str:
+        return str(self.get("name", "benchmark"))
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.get("synthetic", self.get("dataset", {}).get("kind") == "synthetic"))
+
+    def encoder_names(self) -> list[str]:
+        return [e["name"] for e in self["encoders"]]
+
+
+def _validate(spec: Mapping[str, Any], where: str) -> None:
+    if spec.get("format") != SPEC_FORMAT:
+        raise ValueError(f"{where}: field 'format' must be {SPEC_FORMAT!r}; got {spec.get('format')!r}")
+    unknown = sorted(set(spec) - _TOP_LEVEL)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(_TOP_LEVEL)}")
+    for key in ("dataset", "encoders", "budget"):
+        if key not in spec:
+            raise ValueError(f"{where}: missing field {key!r}")
+    if not isinstance(spec["dataset"], dict) or "kind" not in spec["dataset"]:
+        raise ValueError(f"{where}: field 'dataset' must be an object with a 'kind'")
+    encoders = spec["encoders"]
+    if not isinstance(encoders, list) or not encoders:
+        raise ValueError(f"{where}: field 'encoders' must be a non-empty list")
+    names = []
+    for i, enc in enumerate(encoders):
+        if not isinstance(enc, dict) or "name" not in enc or "model" not in enc:
+            raise ValueError(f"{where}: encoders[{i}] needs 'name' and 'model'")
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", str(enc["name"])):
+            raise ValueError(f"{where}: encoders[{i}].name {enc['name']!r}: use letters, digits, '-', '_', '.'")
+        names.append(enc["name"])
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: encoder names must be unique; got {names}")
+    unknown = sorted(set(spec.get("evaluations", {})) - _EVALUATIONS)
+    if unknown:
+        raise ValueError(f"{where}: evaluations: unknown field(s) {unknown}; known: {sorted(_EVALUATIONS)}")
+
+
+def _resolve_paths(dataset: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative paths in the dataset section are relative to the spec file."""
+    out = {}
+    for k, v in dataset.items():
+        if isinstance(v, dict):
+            out[k] = _resolve_paths(v, base)
+        elif isinstance(v, str) and (k in ("root", "manifest", "graphs", "reports", "backgrounds",
+                                          "images", "labels", "metadata", "split", "csv")
+                                     or k.endswith(("_root", "_path", "_csv", "_dir", "_json"))):
+            p = Path(v).expanduser()
+            out[k] = str(p if p.is_absolute() else (base / p).resolve())
+        else:
+            out[k] = v
+    return out
+
+
+def load_spec(path: str | os.PathLike[str] | None = None, *, quick: bool = False,
+              overrides: Mapping[str, Any] | None = None) -> BenchmarkSpec:
+    """Read, merge (``--quick``, ``--set``), resolve and validate a spec.
+
+    Args:
+        path: a spec file, a shipped spec name (``default``, ``igcl_chexpert``), or ``None``
+            for the built-in default.
+        quick: deep-merge the spec's ``quick`` section.
+        overrides: a nested dict deep-merged last (from ``--set``).
+    """
+    if path is None:
+        p = default_spec_path()
+    else:
+        p = Path(path)
+        if not p.is_file():
+            shipped = _SPEC_DIR / f"{path}.json"
+            if shipped.is_file():
+                p = shipped
+            else:
+                raise FileNotFoundError(f"no benchmark spec {str(path)!r} (not a file, and not one of the "
+                                        f"shipped specs: {', '.join(sorted(q.stem for q in _SPEC_DIR.glob('*.json')))})")
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{p}: not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{p}: a benchmark spec must be a JSON object")
+    spec = dict(raw)
+    quick_section = spec.get("quick") or {}
+    if quick:
+        spec = deep_merge(spec, quick_section)
+    if overrides:
+        spec = deep_merge(spec, overrides)
+    _validate(spec, str(p))
+    spec = resolve_env(spec, str(p))
+    spec["dataset"] = _resolve_paths(spec["dataset"], p.parent)
+    out = BenchmarkSpec(spec)
+    out.source = str(p)
+    return out
