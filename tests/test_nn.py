@@ -91,6 +91,29 @@ def test_fast_relgraphconv_equals_dgl_and_edge_reference(regularizer, num_bases,
         assert torch.allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.parametrize("regularizer,num_bases", [("basis", 3), ("bdd", 4)])
+def test_first_layer_on_embedding_tables_equals_layer_on_nodes(regularizer, num_bases) -> None:
+    from graphclr.nn import HashedNgramFeaturizer
+
+    torch.manual_seed(0)
+    nd = {"tokens": torch.tensor([[2, 5, 0], [3, 0, 0], [2, 0, 0], [5, 4, 2]]),
+          "entity_type": torch.tensor([1, 4, 0, 1])}
+    for feat in (TokenFeaturizer(vocab_size=7, dim=8), HashedNgramFeaturizer(7, 8)):
+        data = nd if isinstance(feat, TokenFeaturizer) else {"ngrams": nd["tokens"], "entity_type": nd["entity_type"]}
+        bags = feat.bags(data)
+        assert bags.table.shape[0] == 5          # padding + the 4 distinct ids
+        dense = feat(data)
+        assert torch.allclose(bags.features(), dense, atol=1e-6)
+        layer = FastRelGraphConv(8, 12, 6, regularizer=regularizer, num_bases=num_bases,
+                                 activation=torch.relu)
+        plan = edge_plan(torch.tensor([0, 1, 3, 2]), torch.tensor([1, 2, 0, 0]),
+                         torch.tensor([0, 3, 0, 5]), 4, 6)
+        assert torch.allclose(layer(None, bags, None, plan=plan), layer(None, dense, None, plan=plan),
+                              atol=1e-5)
+        padded = bags.with_empty_nodes(2).features()
+        assert torch.equal(padded[4:], torch.zeros(2, 8)) and torch.allclose(padded[:4], dense, atol=1e-6)
+
+
 def test_mean_norm_is_per_relation_in_degree() -> None:
     # node 0 receives two edges of relation 1 and one of relation 2
     norm = edge_norm(torch.tensor([0, 0, 0, 1]), torch.tensor([1, 1, 2, 1]), 2, "mean")

@@ -124,7 +124,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, data, vocab) -> None:
     script.write_text(_KILL_SCRIPT)
     out = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    total = 60
+    total = 30
     proc = subprocess.Popen([sys.executable, str(script), str(out), str(total)], env=env, cwd=REPO)
     latest = out / "checkpoints" / "latest.json"
     deadline = time.time() + 240

@@ -55,7 +55,7 @@ from graphclr.nn.featurizers import (
 )
 from graphclr.nn.igcl import NodeTransformerMeanReadout, add_virtual_nodes
 from graphclr.nn.pooling import ComponentAttentionPooling
-from graphclr.nn.rgcn import EdgeList, RGCNStack
+from graphclr.nn.rgcn import BagInput, EdgeList, RGCNStack
 from graphclr.nn.transformer import ComponentTransformer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -192,7 +192,7 @@ class GraphEncoder(nn.Module):
         rel = hg.edata["rel"].to(device, non_blocking=True)
         n = hg.num_nodes()
         batch_size = int(hg.batch_size)
-        x = self.featurizer(nd)
+        x = self._features(nd, n)
         graph_id = nd["graph_id"]
         if self.cfg.variant == "igcl":
             out = self._igcl(nd, src, dst, x, rel, graph_id, batch_size)
@@ -203,6 +203,16 @@ class GraphEncoder(nn.Module):
             else:
                 out = self._components(nd, h, graph_id, batch_size)
         return self.head(out)
+
+    def _features(self, nd: dict[str, torch.Tensor], n: int) -> torch.Tensor | BagInput:
+        """Node features, or (fast path, token featurizers) a :class:`BagInput` when the
+        batch has fewer distinct words than nodes: the first layer then multiplies the
+        embedding table instead of every node (exact; see :class:`BagInput`)."""
+        if self.fast and hasattr(self.featurizer, "bags") and n:
+            bags = self.featurizer.bags(nd)
+            if bags.table.shape[0] < n:
+                return bags
+        return self.featurizer(nd)
 
     def _components(self, nd: dict[str, torch.Tensor], h: torch.Tensor, graph_id: torch.Tensor,
                     batch_size: int) -> torch.Tensor:
@@ -216,13 +226,17 @@ class GraphEncoder(nn.Module):
         return self.transformer(pooled, comp_graph, batch_size, cls_only=self.fast)
 
     def _igcl(self, nd: dict[str, torch.Tensor], src: torch.Tensor, dst: torch.Tensor,
-              x: torch.Tensor, rel: torch.Tensor, graph_id: torch.Tensor,
+              x: torch.Tensor | BagInput, rel: torch.Tensor, graph_id: torch.Tensor,
               batch_size: int) -> torch.Tensor:
         assert self.node_readout is not None
         comp = nd["component_id"]
         n_comp = int(comp.max()) + 1 if comp.numel() else 0
         src, dst, rel, node_graph, n_total = add_virtual_nodes(
             src, dst, rel, comp, graph_id, n_comp, batch_size, NUM_RELATION_IDS)
-        x = torch.cat([x, x.new_zeros((n_total - x.shape[0], x.shape[1]))], 0)
+        n_extra = n_total - comp.shape[0]
+        if isinstance(x, BagInput):
+            x = x.with_empty_nodes(n_extra)
+        else:
+            x = torch.cat([x, x.new_zeros((n_extra, x.shape[1]))], 0)
         h = self.rgcn(EdgeList(src, dst, n_total), x, rel)
         return self.node_readout(h, node_graph, batch_size)

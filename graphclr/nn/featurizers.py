@@ -58,6 +58,15 @@ __all__ = ["node_data", "TokenFeaturizer", "HashedNgramFeaturizer", "PretrainedT
            "hashed_ngram_ids", "pad_ragged", "FEATURIZERS"]
 
 
+def _bags(ids: torch.Tensor, weight: torch.Tensor, type_weight: torch.Tensor,
+          types: torch.Tensor) -> Any:
+    """The batch's distinct rows of ``weight`` and each node's bag over them (row 0 = pad)."""
+    from graphclr.nn.rgcn import BagInput
+
+    uniq, inverse = torch.unique(torch.cat([ids.new_zeros(1), ids.flatten()]), return_inverse=True)
+    return BagInput(weight.index_select(0, uniq), inverse[1:].view_as(ids), type_weight, types)
+
+
 def node_data(g: Any) -> Mapping[str, torch.Tensor]:
     """``g.ndata`` for a DGL graph, ``g`` itself for a mapping of node tensors."""
     return g.ndata if hasattr(g, "ndata") else g
@@ -93,6 +102,12 @@ class TokenFeaturizer(nn.Module):
             return self.type_emb.weight.new_zeros((0, self.out_dim))
         bag = F.embedding_bag(tokens, self.token.weight, mode="mean", padding_idx=0)
         return bag + self.type_emb(nd["entity_type"])
+
+    def bags(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> Any:
+        """The same features as a :class:`~graphclr.nn.rgcn.BagInput` over the batch's words,
+        so the first graph layer can transform the distinct words instead of every node."""
+        nd = node_data(g)
+        return _bags(nd["tokens"], self.token.weight, self.type_emb.weight, nd["entity_type"])
 
 
 def hashed_ngram_ids(text: str, num_buckets: int, n_min: int = 3, n_max: int = 5,
@@ -161,6 +176,11 @@ class HashedNgramFeaturizer(nn.Module):
             return self.type_emb.weight.new_zeros((0, self.out_dim))
         bag = F.embedding_bag(ngrams, self.ngram.weight, mode="mean", padding_idx=0)
         return bag + self.type_emb(nd["entity_type"])
+
+    def bags(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> Any:
+        """The same features as a :class:`~graphclr.nn.rgcn.BagInput` (see TokenFeaturizer)."""
+        nd = node_data(g)
+        return _bags(nd["ngrams"], self.ngram.weight, self.type_emb.weight, nd["entity_type"])
 
 
 class PretrainedTextFeaturizer(nn.Module):

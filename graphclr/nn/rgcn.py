@@ -30,8 +30,12 @@ each relation's messages are one dense product (``"basis"``/``None``) or one bat
 product over the blocks (``"bdd"``), scaled by :math:`c_{v,r}` and summed into their
 destinations with one ``index_add``. Relation groups are cut with ``split``/``unbind``,
 whose backward is a single concatenation (indexing a slice per relation would allocate a
-full-size zero gradient per relation). With ``fast=False`` the layer runs DGL's own
-forward; the tests check both against a per-edge reference.
+full-size zero gradient per relation). When the input comes from a token featurizer
+(a :class:`BagInput`: each node's feature is a mean of embedding rows plus a type row),
+every product of the first layer is taken on the batch's distinct embedding rows instead
+of on its nodes and edges -- exact by linearity, and a few hundred rows instead of
+thousands. With ``fast=False`` the layer runs DGL's own forward; the tests check both
+against a per-edge reference.
 
 Examples:
     >>> import dgl, torch
@@ -55,7 +59,7 @@ from torch import nn
 if TYPE_CHECKING:  # pragma: no cover
     import dgl
 
-__all__ = ["EdgeList", "EdgePlan", "edge_plan", "FastRelGraphConv", "RGCNStack"]
+__all__ = ["BagInput", "EdgeList", "EdgePlan", "edge_plan", "FastRelGraphConv", "RGCNStack"]
 
 NORMS = ("mean", "sum")
 
@@ -66,6 +70,42 @@ class EdgeList(NamedTuple):
     src: torch.Tensor
     dst: torch.Tensor
     num_nodes: int
+
+
+class BagInput(NamedTuple):
+    r"""First-layer node features given as bags of embedding rows (token featurizers).
+
+    Node ``v``'s input is :math:`x_v = \mathrm{mean}_{j \in \text{bag}(v)} T[j] + S[\tau_v]`:
+    ``table`` ``[U, d]`` holds the batch's distinct token embeddings (row 0 is padding),
+    ``index`` ``[N, L]`` each node's rows (0 pads), ``type_table`` ``[K, d]`` and ``types``
+    ``[N]`` the type embedding. Every linear map :math:`M` then satisfies
+    :math:`x_v M = \mathrm{mean}_j (T M)[j] + (S M)[\tau_v]`, so the first layer multiplies
+    the ``U`` table rows instead of the ``N`` nodes and ``E`` edges.
+    """
+
+    table: torch.Tensor
+    index: torch.Tensor
+    type_table: torch.Tensor
+    types: torch.Tensor
+
+    def features(self) -> torch.Tensor:
+        """The node features ``[N, d]`` themselves."""
+        return self.apply(lambda t: t)
+
+    def with_empty_nodes(self, n: int) -> BagInput:
+        """Append ``n`` nodes whose features are zero (e.g. virtual nodes)."""
+        pad_type = self.type_table.shape[0]
+        return BagInput(self.table,
+                        torch.cat([self.index, self.index.new_zeros((n, self.index.shape[1]))]),
+                        torch.cat([self.type_table, self.type_table.new_zeros((1, self.type_table.shape[1]))]),
+                        torch.cat([self.types, self.types.new_full((n,), pad_type)]))
+
+    def apply(self, linear, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """``linear(x_v)`` for every node (or for nodes ``rows``), computed on the tables."""
+        index = self.index if rows is None else self.index.index_select(0, rows)
+        types = self.types if rows is None else self.types.index_select(0, rows)
+        bag = F.embedding_bag(index, linear(self.table), mode="mean", padding_idx=0)
+        return bag + linear(self.type_table).index_select(0, types)
 
 
 class EdgePlan(NamedTuple):
@@ -130,10 +170,12 @@ class FastRelGraphConv(RelGraphConv):
     a plan it is DGL's forward unchanged.
     """
 
-    def forward(self, g: dgl.DGLGraph, feat: torch.Tensor, etypes: torch.Tensor,  # type: ignore[override]
-                norm: torch.Tensor | None = None, *, presorted: bool = False,
+    def forward(self, g: dgl.DGLGraph | None, feat: torch.Tensor | BagInput,  # type: ignore[override]
+                etypes: torch.Tensor, norm: torch.Tensor | None = None, *, presorted: bool = False,
                 plan: EdgePlan | None = None) -> torch.Tensor:
         if plan is None:
+            if isinstance(feat, BagInput):
+                feat = feat.features()
             return super().forward(g, feat, etypes, norm, presorted=presorted)
         h = self.messages(feat, plan)
         if self.layer_norm:
@@ -141,37 +183,49 @@ class FastRelGraphConv(RelGraphConv):
         if self.bias:
             h = h + self.h_bias
         if self.self_loop:
-            h = h + feat @ self.loop_weight
+            loop = self.loop_weight
+            h = h + (feat.apply(lambda t: t @ loop) if isinstance(feat, BagInput) else feat @ loop)
         if self.activation:
             h = self.activation(h)
         return self.dropout(h)
 
-    def messages(self, feat: torch.Tensor, plan: EdgePlan) -> torch.Tensor:
-        r"""Summed messages :math:`\sum_r \sum_{u \in N_r(v)} c_{v,r} W_r h_u`, ``[N, out]``."""
+    def _relation_maps(self) -> list:
+        """One callable per relation applying :math:`W_r` to rows ``[n, in]``."""
         lin = self.linear_r
-        out_size = lin.out_size
-        if plan.src.numel() == 0:
-            return feat.new_zeros((plan.num_nodes, out_size))
-        gathered = feat.index_select(0, plan.src)
         if lin.regularizer == "bdd":
             k, si, so = lin.num_bases, lin.submat_in, lin.submat_out
-            weights = lin.get_weight().view(lin.num_types, k, si, so).unbind(0)
-        else:
-            weights = lin.get_weight().unbind(0)
+            blocks = lin.get_weight().view(lin.num_types, k, si, so).unbind(0)
+
+            def bdd(w: torch.Tensor):
+                # [k, n, si] @ [k, si, so] -> [k, n, so] -> [n, k * so]
+                return lambda z: torch.bmm(z.view(z.shape[0], k, si).transpose(0, 1), w) \
+                    .transpose(0, 1).reshape(z.shape[0], k * so)
+            return [bdd(w) for w in blocks]
+        return [(lambda w: (lambda z: z @ w))(w) for w in lin.get_weight().unbind(0)]
+
+    def messages(self, feat: torch.Tensor | BagInput, plan: EdgePlan) -> torch.Tensor:
+        r"""Summed messages :math:`\sum_r \sum_{u \in N_r(v)} c_{v,r} W_r h_u`, ``[N, out]``.
+
+        ``feat`` may be a :class:`BagInput`; then :math:`W_r` multiplies its tables.
+        """
+        out_size = self.linear_r.out_size
+        ref = feat.table if isinstance(feat, BagInput) else feat
+        if plan.src.numel() == 0:
+            return ref.new_zeros((plan.num_nodes, out_size))
+        maps = self._relation_maps()
         pieces = []
-        for r, z in enumerate(gathered.split(plan.seglen, 0)):
-            n = z.shape[0]
-            if n == 0:
-                continue
-            if lin.regularizer == "bdd":
-                # [k, n, si] @ [k, si, so] -> [k, n, so], back to edge-major by the cat below
-                pieces.append(torch.bmm(z.view(n, k, si).transpose(0, 1), weights[r]).transpose(0, 1))
-            else:
-                pieces.append(z @ weights[r])
-        msgs = torch.cat(pieces, 0).reshape(-1, out_size)
+        if isinstance(feat, BagInput):
+            for r, src in enumerate(plan.src.split(plan.seglen, 0)):
+                if src.numel():
+                    pieces.append(feat.apply(maps[r], rows=src))
+        else:
+            for r, z in enumerate(feat.index_select(0, plan.src).split(plan.seglen, 0)):
+                if z.shape[0]:
+                    pieces.append(maps[r](z))
+        msgs = torch.cat(pieces, 0)
         if plan.scale is not None:
             msgs = msgs * plan.scale.to(msgs.dtype)
-        return feat.new_zeros((plan.num_nodes, out_size)).index_add_(0, plan.dst, msgs)
+        return ref.new_zeros((plan.num_nodes, out_size)).index_add_(0, plan.dst, msgs)
 
 
 class RGCNStack(nn.Module):
@@ -219,8 +273,12 @@ class RGCNStack(nn.Module):
                              self_loop=self_loop, dropout=dropout, layer_norm=layer_norm)
             for i in range(num_layers))
 
-    def forward(self, g: dgl.DGLGraph | EdgeList, feat: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
+    def forward(self, g: dgl.DGLGraph | EdgeList, feat: torch.Tensor | BagInput,
+                rel: torch.Tensor) -> torch.Tensor:
         """Node states after the last layer, ``[N, hidden]``.
+
+        ``feat`` is ``[N, in_dim]`` or, from the token featurizers, a :class:`BagInput`
+        (the fast path then runs the first layer on the embedding tables).
 
         ``g`` is a DGL graph or an :class:`EdgeList`; the fast path only needs the edge
         tensors (moved to ``feat``'s device), so the model may live on a GPU while DGL
@@ -231,17 +289,20 @@ class RGCNStack(nn.Module):
         else:
             src, dst = g.edges()
             n = g.num_nodes()
-        rel = rel.to(feat.device)
+        device = feat.table.device if isinstance(feat, BagInput) else feat.device
+        rel = rel.to(device)
         if self.fast:
-            plan = edge_plan(src.to(feat.device), dst.to(feat.device), rel, n, self.num_rels, self.norm)
+            plan = edge_plan(src.to(device), dst.to(device), rel, n, self.num_rels, self.norm)
             for layer in self.layers:
                 feat = layer(None, feat, rel, plan=plan)
             return feat
         if isinstance(g, EdgeList):
             import dgl
 
-            g = dgl.graph((src, dst), num_nodes=n, idtype=torch.int64, device=feat.device)
-        norm = edge_norm(dst.to(feat.device), rel, n, self.norm)
+            g = dgl.graph((src, dst), num_nodes=n, idtype=torch.int64, device=device)
+        if isinstance(feat, BagInput):
+            feat = feat.features()
+        norm = edge_norm(dst.to(device), rel, n, self.norm)
         for layer in self.layers:
             feat = layer(g, feat, rel, norm)
         return feat

@@ -1,0 +1,52 @@
+"""The benchmark scripts of issue 4 run end to end at toy sizes (the GPU check on the CPU)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load(name: str):
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_gpu_check_smoke_runs_on_the_cpu(tmp_path: Path) -> None:
+    out = tmp_path / "gpu.json"
+    result = load("gpu_check").main(["--smoke", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["device"] == "cpu" and saved["smoke"] is True
+    assert saved["pairs_per_s"] > 0 and 0 < saved["graph_share_of_towers"] < 1
+    assert "machine" in saved and saved["batch"] == 8 == result["batch"]
+
+
+@pytest.mark.slow
+def test_encoder_speed_quick_runs(tmp_path: Path) -> None:
+    out = tmp_path / "speed.json"
+    load("encoder_speed").main(["--quick", "--threads", "1", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["quick"] is True and saved["graph_step_graphs_per_s"] > 0
+    assert saved["text_over_graph_per_report"] > 1          # BERT-base costs more per report
+    assert saved["graph_cfg"]["width"] == 512 and saved["graph_cfg"]["layers"] == 2
+    assert 15 <= saved["mean_entities"] <= 25
