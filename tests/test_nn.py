@@ -239,7 +239,7 @@ def test_token_featurizer_is_mean_plus_type() -> None:
     g.ndata["tokens"] = torch.tensor([[2, 5, 0], [3, 0, 0]])
     g.ndata["entity_type"] = torch.tensor([1, 4])
     out = f(g)
-    e, t = f.token.weight, f.type_emb.weight
+    e, t = f.table.weight, f.type_emb.weight
     assert torch.allclose(out[0], (e[2] + e[5]) / 2 + t[1])
     assert torch.allclose(out[1], e[3] + t[4])
 

@@ -20,7 +20,6 @@ For torchxrayvision weights use ``mean=0.5, std=1/2048`` (its ``[-1024, 1024]`` 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from graphclr.models.backbones import build_backbone, get_backbone_spec
+from graphclr.nn._config import dataclass_from_dict
 
 __all__ = ["ImageEncoderCfg", "ImageEncoder", "create_image_encoder", "image_transform",
            "ImageTransform", "to_gray_tensor", "XRV_MEAN", "XRV_STD"]
@@ -69,11 +69,7 @@ class ImageEncoderCfg:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "image_cfg") -> ImageEncoderCfg:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(names)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, where)
 
     def preprocess_cfg(self) -> dict[str, Any]:
         """What the transforms need; stored in checkpoints."""

@@ -39,7 +39,6 @@ Examples:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +46,7 @@ import torch
 from torch import nn
 
 from graphclr.constants import NUM_RELATION_IDS
+from graphclr.nn._config import dataclass_from_dict
 from graphclr.nn._segment import segment_mean
 from graphclr.nn.featurizers import (
     HashedNgramFeaturizer,
@@ -110,11 +110,7 @@ class GraphEncoderCfg:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "graph_cfg") -> GraphEncoderCfg:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(names)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, where)
 
 
 def homogeneous_view(g: dgl.DGLGraph) -> dgl.DGLGraph:

@@ -58,21 +58,53 @@ __all__ = ["node_data", "TokenFeaturizer", "HashedNgramFeaturizer", "PretrainedT
            "hashed_ngram_ids", "pad_ragged", "FEATURIZERS"]
 
 
-def _bags(ids: torch.Tensor, weight: torch.Tensor, type_weight: torch.Tensor,
-          types: torch.Tensor) -> Any:
-    """The batch's distinct rows of ``weight`` and each node's bag over them (row 0 = pad)."""
-    from graphclr.nn.rgcn import BagInput
-
-    uniq, inverse = torch.unique(torch.cat([ids.new_zeros(1), ids.flatten()]), return_inverse=True)
-    return BagInput(weight.index_select(0, uniq), inverse[1:].view_as(ids), type_weight, types)
-
-
 def node_data(g: Any) -> Mapping[str, torch.Tensor]:
     """``g.ndata`` for a DGL graph, ``g`` itself for a mapping of node tensors."""
     return g.ndata if hasattr(g, "ndata") else g
 
 
-class TokenFeaturizer(nn.Module):
+class _BagFeaturizer(nn.Module):
+    """Mean of learned embeddings of the ids in ``ndata[key]`` plus an entity-type embedding."""
+
+    key = "tokens"
+    hint = ""
+
+    def __init__(self, rows: int, dim: int, num_types: int) -> None:
+        super().__init__()
+        self.out_dim = dim
+        self.requires: tuple[str, ...] = (self.key, "entity_type")
+        self.table = nn.Embedding(rows, dim, padding_idx=0)
+        self.type_emb = nn.Embedding(num_types, dim)
+        nn.init.normal_(self.table.weight, std=dim ** -0.5)
+        nn.init.normal_(self.type_emb.weight, std=dim ** -0.5)
+        with torch.no_grad():
+            self.table.weight[0].zero_()
+
+    def _ids(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        nd = node_data(g)
+        if self.key not in nd:
+            raise KeyError(f"{type(self).__name__} needs ndata[{self.key!r}]{self.hint}")
+        return nd[self.key], nd["entity_type"]
+
+    def forward(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> torch.Tensor:
+        ids, types = self._ids(g)
+        if ids.shape[0] == 0:
+            return self.type_emb.weight.new_zeros((0, self.out_dim))
+        bag = F.embedding_bag(ids, self.table.weight, mode="mean", padding_idx=0)
+        return bag + self.type_emb(types)
+
+    def bags(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> Any:
+        """The same features as a :class:`~graphclr.nn.rgcn.BagInput` over the batch's
+        distinct ids, so the first graph layer can transform those instead of every node."""
+        from graphclr.nn.rgcn import BagInput
+
+        ids, types = self._ids(g)
+        uniq, inverse = torch.unique(torch.cat([ids.new_zeros(1), ids.flatten()]), return_inverse=True)
+        return BagInput(self.table.weight.index_select(0, uniq), inverse[1:].view_as(ids),
+                        self.type_emb.weight, types)
+
+
+class TokenFeaturizer(_BagFeaturizer):
     """Mean of learned token embeddings plus a learned entity-type embedding.
 
     Args:
@@ -81,33 +113,12 @@ class TokenFeaturizer(nn.Module):
         num_types: entity types (6: anatomy/observation x present/absent/uncertain).
     """
 
-    requires: tuple[str, ...] = ("tokens", "entity_type")
+    key = "tokens"
 
     def __init__(self, vocab_size: int, dim: int, num_types: int = NUM_ENTITY_TYPES) -> None:
-        super().__init__()
         if vocab_size < 2:
             raise ValueError("vocab_size must count <pad> and <unk> (>= 2)")
-        self.out_dim = dim
-        self.token = nn.Embedding(vocab_size, dim, padding_idx=0)
-        self.type_emb = nn.Embedding(num_types, dim)
-        nn.init.normal_(self.token.weight, std=dim ** -0.5)
-        nn.init.normal_(self.type_emb.weight, std=dim ** -0.5)
-        with torch.no_grad():
-            self.token.weight[0].zero_()
-
-    def forward(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> torch.Tensor:
-        nd = node_data(g)
-        tokens = nd["tokens"]
-        if tokens.shape[0] == 0:
-            return self.type_emb.weight.new_zeros((0, self.out_dim))
-        bag = F.embedding_bag(tokens, self.token.weight, mode="mean", padding_idx=0)
-        return bag + self.type_emb(nd["entity_type"])
-
-    def bags(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> Any:
-        """The same features as a :class:`~graphclr.nn.rgcn.BagInput` over the batch's words,
-        so the first graph layer can transform the distinct words instead of every node."""
-        nd = node_data(g)
-        return _bags(nd["tokens"], self.token.weight, self.type_emb.weight, nd["entity_type"])
+        super().__init__(vocab_size, dim, num_types)
 
 
 def hashed_ngram_ids(text: str, num_buckets: int, n_min: int = 3, n_max: int = 5,
@@ -137,7 +148,7 @@ def pad_ragged(rows: Sequence[Sequence[int]], width: int | None = None) -> np.nd
     return out
 
 
-class HashedNgramFeaturizer(nn.Module):
+class HashedNgramFeaturizer(_BagFeaturizer):
     """Mean of hashed character n-gram embeddings plus a learned entity-type embedding.
 
     Args:
@@ -147,40 +158,18 @@ class HashedNgramFeaturizer(nn.Module):
         n_min, n_max, max_ngrams: see :func:`hashed_ngram_ids` (used by the processor).
     """
 
-    requires: tuple[str, ...] = ("ngrams", "entity_type")
+    key = "ngrams"
+    hint = ": batch the reports with the model's report_processor"
 
     def __init__(self, num_buckets: int, dim: int, num_types: int = NUM_ENTITY_TYPES, *,
                  n_min: int = 3, n_max: int = 5, max_ngrams: int = 64) -> None:
-        super().__init__()
-        self.out_dim = dim
+        super().__init__(num_buckets + 1, dim, num_types)
         self.num_buckets = num_buckets
         self.n_min, self.n_max, self.max_ngrams = n_min, n_max, max_ngrams
-        self.ngram = nn.Embedding(num_buckets + 1, dim, padding_idx=0)
-        self.type_emb = nn.Embedding(num_types, dim)
-        nn.init.normal_(self.ngram.weight, std=dim ** -0.5)
-        nn.init.normal_(self.type_emb.weight, std=dim ** -0.5)
-        with torch.no_grad():
-            self.ngram.weight[0].zero_()
 
     def ids(self, text: str) -> list[int]:
         """The n-gram ids of one entity's text, with this featurizer's settings."""
         return hashed_ngram_ids(text, self.num_buckets, self.n_min, self.n_max, self.max_ngrams)
-
-    def forward(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> torch.Tensor:
-        nd = node_data(g)
-        if "ngrams" not in nd:
-            raise KeyError("HashedNgramFeaturizer needs ndata['ngrams']: batch the reports with "
-                           "the model's report_processor")
-        ngrams = nd["ngrams"]
-        if ngrams.shape[0] == 0:
-            return self.type_emb.weight.new_zeros((0, self.out_dim))
-        bag = F.embedding_bag(ngrams, self.ngram.weight, mode="mean", padding_idx=0)
-        return bag + self.type_emb(nd["entity_type"])
-
-    def bags(self, g: dgl.DGLGraph | Mapping[str, torch.Tensor]) -> Any:
-        """The same features as a :class:`~graphclr.nn.rgcn.BagInput` (see TokenFeaturizer)."""
-        nd = node_data(g)
-        return _bags(nd["ngrams"], self.ngram.weight, self.type_emb.weight, nd["entity_type"])
 
 
 class PretrainedTextFeaturizer(nn.Module):

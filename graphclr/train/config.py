@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from graphclr.nn._config import dataclass_from_dict
+
 __all__ = ["TrainConfig"]
 
 
@@ -60,9 +62,5 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"train config: unknown field(s) {unknown}; known: {sorted(names)}")
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], *, where: str = "train config") -> TrainConfig:
+        return dataclass_from_dict(cls, data, where)
