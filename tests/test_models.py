@@ -275,3 +275,23 @@ def test_text_models_are_built_by_graphclr_text(data) -> None:
     assert model.model_type == "text" and model.report_key == "text"
     out = model(torch.randn(2, 1, 32, 32), model.report_processor([data.graphs[0].text, "no effusion"]))
     assert out["image_features"].shape == out["report_features"].shape == (2, 16)
+
+
+@pytest.mark.parametrize("variant", ["components", "igcl", "rgcn-mean"])
+def test_bf16_autocast_forward_and_backward(variant, data, vocab) -> None:
+    """Mixed precision (CPU autocast standing in for the GPU's) keeps dtypes consistent."""
+    from graphclr.loss import ClipLoss
+
+    torch.manual_seed(0)
+    model = create_model("tiny", vocab=vocab, overrides={"graph_cfg": {
+        "variant": variant, "regularizer": None if variant == "igcl" else "bdd"}})
+    batch = model.report_processor(list(data.graphs) + [__import__("graphclr").ReportGraph("e", "")])
+    images = torch.randn(len(data.graphs) + 1, 1, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(images, batch)
+        loss = ClipLoss()(out["image_features"].float(), out["report_features"].float(),
+                          out["logit_scale"].float())
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)

@@ -73,6 +73,7 @@ class ComponentAttentionPooling(nn.Module):
 
         With ``return_attention=True`` also return each node's weight :math:`\\alpha_v`.
         """
-        alpha = segment_softmax(self.scores(h), component, num_components)
-        pooled = segment_sum(h * alpha.unsqueeze(-1), component, num_components)
+        # the softmax runs in float32 even under autocast (bf16 exponentials are coarse)
+        alpha = segment_softmax(self.scores(h).float(), component, num_components)
+        pooled = segment_sum(h * alpha.unsqueeze(-1).to(h.dtype), component, num_components)
         return (pooled, alpha) if return_attention else pooled

@@ -225,7 +225,7 @@ class FastRelGraphConv(RelGraphConv):
         msgs = torch.cat(pieces, 0)
         if plan.scale is not None:
             msgs = msgs * plan.scale.to(msgs.dtype)
-        return ref.new_zeros((plan.num_nodes, out_size)).index_add_(0, plan.dst, msgs)
+        return msgs.new_zeros((plan.num_nodes, out_size)).index_add_(0, plan.dst, msgs)
 
 
 class RGCNStack(nn.Module):
