@@ -24,6 +24,14 @@ report (keyed by a hash of the encoder, the text and the spans) in memory and, w
 
 The object pickles without its loaded encoder or in-memory cache, so data-loader
 workers can receive it; each loads the encoder only on a cache miss.
+
+Examples:
+    >>> from graphclr.schema import Entity, ReportGraph
+    >>> report = ReportGraph("r", "small left pleural effusion", [
+    ...     Entity("small", "OBS-DP", 0, 0), Entity("left pleural", "ANAT-DP", 1, 2)])
+    >>> embedder = SpanEmbedder()                 # the bundled MiniLM-L6, offline
+    >>> [v.shape for v in embedder([report])]     # one 384-d vector per entity
+    [(2, 384)]
 """
 
 from __future__ import annotations

@@ -292,7 +292,7 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
             module.logit_scale.clamp_(0, max_log_scale)
         return sum(losses) / len(losses)
 
-    def save(final: bool = False) -> Path:
+    def save() -> Path:
         rng = capture_rng()
         if info.distributed:
             import torch.distributed as dist
@@ -354,7 +354,7 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
     bar.close()
     wall = time.perf_counter() - start
     if ckpt_written is None or resumed_from != step:
-        ckpt_written = save(final=True)
+        ckpt_written = save()
     summary: dict[str, Any] = {
         "steps": step, "epochs": step / steps_per_epoch, "final_loss": last_loss,
         "pairs_per_s": (step - start_step) * cfg.batch_size * cfg.accum_steps * world / max(wall, 1e-9),
