@@ -179,3 +179,19 @@ def test_bad_arguments() -> None:
         label_graph(g, uncertain="maybe")
     assert labels_for("effusion", "chexpert") == ("Pleural Effusion",)
     assert labels_for("no_such_concept") == ()
+
+
+def test_docs_label_mapping_table_matches_the_data() -> None:
+    """docs/extractor.md lists every concept that maps to a label, exactly as concepts.tsv."""
+    from graphclr.extract.lexicon import default_lexicon
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "extractor.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in page.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and cells[0].endswith("`"):
+            labels = [tuple(x.strip() for x in c.split(",")) if c != "-" else () for c in cells[1:]]
+            rows[cells[0].strip("`")] = tuple(labels)
+    data = {c.name: (c.cxr14, c.chexpert) for c in default_lexicon().concepts.values()
+            if c.cxr14 or c.chexpert}
+    assert rows == data

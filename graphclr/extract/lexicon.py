@@ -39,6 +39,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "RESOURCE_DIR",
@@ -176,12 +177,14 @@ class Lexicon:
     sections: dict[str, str] = field(default_factory=dict)
     lemmas: dict[str, str] = field(default_factory=dict)
     source: str = ""
-    _first: dict[str, list[tuple[int, tuple[str, ...], Term]]] = field(default_factory=dict,
-                                                                       repr=False)
+    #: a trie over keys: ``{key: (term ending here or None, {next key: ...})}``
+    _trie: dict[str, tuple[Term | None, dict[str, Any]]] = field(default_factory=dict, repr=False)
     _key_cache: dict[str, str] = field(default_factory=dict, repr=False)
     _refine_index: dict[str, list[Refinement]] = field(default_factory=dict, repr=False)
     #: token class per key, filled by the rules (a memo, not state)
     _class_cache: dict[str, str] = field(default_factory=dict, repr=False)
+    #: per-term flags the rules read, by ``id(term)`` (terms live as long as the lexicon)
+    _flag_cache: dict[int, Any] = field(default_factory=dict, repr=False)
 
     # --- normalisation ------------------------------------------------------------
     def key(self, word: str) -> str:
@@ -201,22 +204,30 @@ class Lexicon:
     def match(self, keys: Sequence[str]) -> list[tuple[int, int, Term]]:
         """Greedy longest-first matches ``(start, end_exclusive, term)``, left to right."""
         out: list[tuple[int, int, Term]] = []
-        first = self._first
-        cands = [first.get(k) for k in keys]
+        trie = self._trie
         n = len(keys)
-        free = 0  # tokens before this are consumed by a longer match
-        for i in [i for i, c in enumerate(cands) if c is not None]:
-            if i < free:
+        i = 0
+        while i < n:
+            node = trie.get(keys[i])
+            if node is None:
+                i += 1
                 continue
-            for length, words, term in cands[i]:  # type: ignore[union-attr]
-                if length == 1:
-                    out.append((i, i + 1, term))
-                    free = i + 1
+            best, end = node[0], i + 1
+            j = i + 1
+            children = node[1]
+            while children and j < n:
+                node = children.get(keys[j])
+                if node is None:
                     break
-                if i + length <= n and tuple(keys[i:i + length]) == words:
-                    out.append((i, i + length, term))
-                    free = i + length
-                    break
+                j += 1
+                if node[0] is not None:
+                    best, end = node[0], j
+                children = node[1]
+            if best is None:
+                i += 1
+                continue
+            out.append((i, end, best))
+            i = end
         return out
 
     def lookup(self, text: str) -> Term | None:
@@ -248,12 +259,21 @@ class Lexicon:
         self.terms[term.words] = term
 
     def _index(self) -> None:
-        first: dict[str, list[tuple[int, tuple[str, ...], Term]]] = {}
+        trie: dict[str, Any] = {}
         for words, term in self.terms.items():
-            first.setdefault(words[0], []).append((len(words), words, term))
-        for cands in first.values():
-            cands.sort(key=lambda c: -c[0])
-        self._first = first
+            level = trie
+            for k, w in enumerate(words):
+                node = level.get(w)
+                if node is None:
+                    node = level[w] = [None, {}]
+                if k == len(words) - 1:
+                    node[0] = term
+                level = node[1]
+
+        def freeze(level: dict[str, Any]) -> dict[str, Any]:
+            return {w: (node[0], freeze(node[1])) for w, node in level.items()}
+
+        self._trie = freeze(trie)
         index: dict[str, list[Refinement]] = {}
         for rule in self.refinements:
             index.setdefault(rule.concept, []).append(rule)

@@ -89,7 +89,8 @@ class ExtractorConfig:
 
 def _normalise(body: str) -> str:
     """Blank lines -> paragraph break, other whitespace -> one space, ``___`` -> a token."""
-    body = _NEWLINES.sub(lambda m: "\n\n" if m.group().count("\n") > 1 else " ", body)
+    if "\n" in body:
+        body = _NEWLINES.sub(lambda m: "\n\n" if m.group().count("\n") > 1 else " ", body)
     if "__" in body:
         body = _MASK.sub(" ___ ", body)
     return body.strip()
@@ -111,19 +112,21 @@ class GraphComponent:
         from spacy.attrs import ORTH
 
         strings = doc.vocab.strings
-        words: list[str] = []
+        words = [strings[h] for h in doc.to_array(ORTH).tolist()]  # no Token objects: faster
         breaks: list[int] = []
         sections: list[int] = [0]
-        for h in doc.to_array(ORTH).tolist():  # no Token objects: much faster
-            w = strings[h]
-            if w.isspace():
-                n = w.count("\n")
-                if n and words:
-                    breaks.append(len(words))
-                    if n >= 3:  # the separator between sections (see Extractor.prepare)
-                        sections.append(len(words))
-                continue
-            words.append(w)
+        if any(w.isspace() for w in words):
+            kept: list[str] = []
+            for w in words:
+                if w.isspace():
+                    n = w.count("\n")
+                    if n and kept:
+                        breaks.append(len(kept))
+                        if n >= 3:  # the separator between sections (see Extractor.prepare)
+                            sections.append(len(kept))
+                    continue
+                kept.append(w)
+            words = kept
         try:
             if self.lexicon is None:
                 raise RuntimeError("graphclr_graph component has no lexicon")
@@ -281,11 +284,13 @@ class Extractor:
         ctx = multiprocessing.get_context(mp_context)
         with ctx.Pool(n_process, initializer=_worker_init, initargs=(self.config,)) as pool:
             for results in pool.imap(_worker_run, _chunks(rows, batch_size)):
-                yield from results
+                for item in results:
+                    yield _assemble(item) if len(item) == 7 else item
 
     def _pipe_local(self, rows: Iterable[tuple[str, str, str | None]], batch_size: int,
-                    ) -> Iterator[Any]:
-        """Graphs, and ``(report_id, error)`` for reports that failed, in input order."""
+                    *, compact: bool = False) -> Iterator[Any]:
+        """Graphs (or, with ``compact``, the picklable tuples :func:`_assemble` turns into
+        graphs), and ``(report_id, error)`` for reports that failed, in input order."""
         for chunk in _chunks(rows, batch_size):
             prepared: list[Any] = []
             for rid, text, source in chunk:
@@ -300,30 +305,51 @@ class Extractor:
                     yield p
                     continue
                 rid, source, _text, names = p
-                doc = next(docs)
-                try:
-                    yield self._graph(doc, rid, names, source)
-                except ExtractionError as err:
-                    yield (rid, err.cause)
+                words, starts, ents, rels, err = next(docs).user_data[_USER_KEY]
+                if err is not None:
+                    yield (rid, err)
+                    continue
+                parts = (rid, words, starts, names, ents, rels, source)
+                yield parts if compact else _assemble(parts)
 
     def _graph(self, doc: Any, report_id: str, names: list[str],
                source: str | None) -> ReportGraph:
         words, starts, ents, rels, err = doc.user_data[_USER_KEY]
         if err is not None:
             raise ExtractionError(report_id, err)
-        entities = [Entity(" ".join(words[s:e + 1]), label, s, e, str(i + 1), {})
-                    for i, (s, e, label) in enumerate(ents)]
-        relations = [Relation(t, h, d) for t, h, d in rels]
-        sections = []
-        if names and len(starts) == len(names):
-            for k, name in enumerate(names):
-                last = (starts[k + 1] if k + 1 < len(starts) else len(words)) - 1
-                if last >= starts[k]:
-                    sections.append([name, starts[k], last])
-        metadata: dict[str, Any] = {"data_source": source or "text", "sections": sections,
-                                    "extractor": EXTRACTOR_NAME}
-        return ReportGraph(id=str(report_id), text=" ".join(words), entities=entities,
-                           relations=relations, metadata=metadata)
+        return _assemble((report_id, words, starts, names, ents, rels, source))
+
+
+#: Relations are frozen, so equal ones can be shared between graphs; building a frozen
+#: dataclass costs more than the rules that found it. A bounded memo, not state.
+_RELATIONS: dict[tuple[str, int, int], Relation] = {}
+
+
+def _new_relation(key: tuple[str, int, int]) -> Relation:
+    rel = Relation(*key)
+    if len(_RELATIONS) < 100_000:
+        _RELATIONS[key] = rel
+    return rel
+
+
+def _assemble(parts: tuple[Any, ...]) -> ReportGraph:
+    """A :class:`ReportGraph` from the component's output. Workers send these tuples
+    instead of graphs: pickling slotted dataclasses costs far more than extracting."""
+    report_id, words, starts, names, ents, rels, source = parts
+    entities = [Entity(words[s] if s == e else " ".join(words[s:e + 1]), label, s, e, str(i + 1), {})
+                for i, (s, e, label) in enumerate(ents)]
+    cache = _RELATIONS
+    relations = [cache.get(r) or _new_relation(r) for r in rels]
+    sections = []
+    if names and len(starts) == len(names):
+        for k, name in enumerate(names):
+            last = (starts[k + 1] if k + 1 < len(starts) else len(words)) - 1
+            if last >= starts[k]:
+                sections.append([name, starts[k], last])
+    metadata: dict[str, Any] = {"data_source": source or "text", "sections": sections,
+                                "extractor": EXTRACTOR_NAME}
+    return ReportGraph(id=str(report_id), text=" ".join(words), entities=entities,
+                       relations=relations, metadata=metadata)
 
 
 def _as_row(item: Any, index: int) -> tuple[str, str, str | None]:
@@ -355,8 +381,8 @@ def _worker_init(config: ExtractorConfig) -> None:
 
 
 def _worker_run(chunk: list[tuple[str, str, str | None]]) -> list[Any]:
-    out = list(_WORKER["extractor"]._pipe_local(chunk, len(chunk)))
-    return [x if isinstance(x, ReportGraph) else (x[0], _picklable(x[1])) for x in out]
+    out = _WORKER["extractor"]._pipe_local(chunk, len(chunk), compact=True)
+    return [x if len(x) == 7 else (x[0], _picklable(x[1])) for x in out]
 
 
 def _picklable(err: BaseException) -> BaseException:

@@ -117,23 +117,27 @@ _ALT_GAP = "odMA,j"
 
 class _Mention:
     __slots__ = ("start", "end", "term", "ent", "cert", "kind", "role", "modifier", "adj",
-                 "attached", "adj_target", "located", "normal", "clause")
+                 "attached", "adj_target", "located", "normal", "clause", "sent")
 
-    def __init__(self, start: int, end: int, term: Term) -> None:
+    def __init__(self, start: int, end: int, term: Term,
+                 flags: tuple[str, str, bool, bool, bool]) -> None:
         self.start = start
         self.end = end  # exclusive
         self.term = term
+        self.kind, self.role, self.modifier, self.adj, self.normal = flags
         self.ent = -1
         self.cert = PRESENT
-        self.kind = term.kind
-        self.role = term.key if term.kind == TRIGGER_KIND else term.scope
-        self.modifier = term.category == "modifier"
-        self.adj = term.adjective
         self.attached = False  # modifies another observation
         self.adj_target: _Mention | None = None
         self.located = False
-        self.normal = term.category == "normal"
         self.clause = -1  # -1 for clause-ending triggers
+        self.sent = 0
+
+
+def _flags(term: Term) -> tuple[str, str, bool, bool, bool]:
+    """What a mention needs from its term: kind, scope role, modifier?, adjective?, normal?"""
+    return (term.kind, term.key if term.kind == TRIGGER_KIND else term.scope,
+            term.category == "modifier", term.adjective, term.category == "normal")
 
 
 def _token_class(key: str, grammar: dict[str, str]) -> str:
@@ -159,7 +163,8 @@ def graph_parts(words: Sequence[str], breaks: Sequence[int], lexicon: Lexicon,
             annotation habit) instead of present (default; see docs/extractor.md).
     """
     if keys is None:
-        keys = lexicon.keys(words)
+        kc = lexicon._key_cache
+        keys = [kc.get(w) or lexicon.key(w) for w in words]
     n = len(keys)
     if not n:
         return [], []
@@ -170,36 +175,51 @@ def graph_parts(words: Sequence[str], breaks: Sequence[int], lexicon: Lexicon,
     # runs per paragraph so that no term spans a break
     starts = sorted({i + 1 for i, k in enumerate(keys) if k in SENTENCE_END} | set(breaks))
     mentions: list[_Mention] = []
-    # greedy longest-first lexicon matches (Lexicon.match, inlined: this is the hot loop)
-    first = lexicon._first
-    cands = [first.get(k) for k in keys]
+    # greedy longest-first lexicon matches (Lexicon.match, inlined: this is the hot loop);
+    # no term spans a paragraph break
+    trie = lexicon._trie
+    flag_cache = lexicon._flag_cache
+    nodes = [trie.get(k) for k in keys]
     para_end = sorted(b for b in set(breaks) if 0 < b < n)
     para_end.append(n)
     p = 0
     free = 0
-    for i in [i for i, c in enumerate(cands) if c is not None]:
+    for i in [i for i, node in enumerate(nodes) if node is not None]:
         if i < free:
             continue
         while i >= para_end[p]:
             p += 1
-        limit = para_end[p]  # no term spans a paragraph break
-        for length, words, term in cands[i]:  # type: ignore[union-attr]
-            if length == 1 or (i + length <= limit and tuple(keys[i:i + length]) == words):
-                free = i + length
-                if term.key != "skip" or term.kind != TRIGGER_KIND:
-                    mentions.append(_Mention(i, free, term))
+        limit = para_end[p]
+        node = nodes[i]
+        best, end = node[0], i + 1  # type: ignore[index]
+        children = node[1]  # type: ignore[index]
+        j = i + 1
+        while children and j < limit:
+            node = children.get(keys[j])
+            if node is None:
                 break
+            j += 1
+            if node[0] is not None:
+                best, end = node[0], j
+            children = node[1]
+        if best is None:
+            continue
+        free = end
+        if best.kind != TRIGGER_KIND or best.key != "skip":
+            flags = flag_cache.get(id(best))
+            if flags is None:
+                flags = flag_cache[id(best)] = _flags(best)
+            mentions.append(_Mention(i, end, best, flags))
     if not mentions:
         return [], []
-    sid = {m.start: bisect_right(starts, m.start) for m in mentions}
-    # clauses, adjectives, and the token-class string every gap test reads
+    # sentences, clauses, adjectives, and the token-class string every gap test reads
     clause = 0
-    prev_sent = sid[mentions[0].start]
+    prev_sent = bisect_right(starts, mentions[0].start)
     for m in mentions:
-        s = sid[m.start]
-        if s != prev_sent:
+        m.sent = sent = bisect_right(starts, m.start)
+        if sent != prev_sent:
             clause += 1
-            prev_sent = s
+            prev_sent = sent
         if m.kind == TRIGGER_KIND:
             if m.role == "term":
                 clause += 1
@@ -215,21 +235,26 @@ def graph_parts(words: Sequence[str], breaks: Sequence[int], lexicon: Lexicon,
         else:
             cls[m.start:m.end] = ch * (m.end - m.start)
     # an adjective right before an observation noun modifies it ("calcified granuloma")
-    obs_all = [m for m in mentions if m.kind != TRIGGER_KIND and m.kind != ANATOMY_KIND]
-    for m, nxt in zip(obs_all, obs_all[1:]):
-        if m.adj and not nxt.modifier and m.clause == nxt.clause and sid[m.start] == sid[nxt.start]:
+    obs = [m for m in mentions if m.kind != TRIGGER_KIND and m.kind != ANATOMY_KIND]
+    for m, nxt in zip(obs, obs[1:]):
+        if m.adj and not nxt.modifier and m.clause == nxt.clause:
             gap = "".join(cls[m.end:nxt.start])
             if not gap.strip(_ADJ_GAP):
                 m.attached = True
                 m.adj_target = nxt
                 cls[m.start:m.end] = "M" * (m.end - m.start)
     cstr = "".join(cls)
-    relations: list[tuple[str, _Mention, _Mention]] = []
+    # certainty, clause by clause
     first = 0
     for k in range(1, len(mentions) + 1):
-        if k == len(mentions) or sid[mentions[k].start] != sid[mentions[first].start]:
-            _sentence(mentions[first:k], cstr, keys, relations, alternatives_uncertain)
+        if k == len(mentions) or mentions[k].clause != mentions[first].clause:
+            if mentions[first].clause >= 0:
+                _certainty(mentions[first:k], cstr)
             first = k
+    relations: list[tuple[str, _Mention, _Mention]] = []
+    groups = _anatomy_groups(mentions, cstr, relations)
+    if obs:
+        _relations(mentions, obs, groups, cstr, keys, relations, alternatives_uncertain)
     entities: list[tuple[int, int, str]] = []
     for m in mentions:
         if m.kind == TRIGGER_KIND:
@@ -250,20 +275,11 @@ def _ok(gap: str, allowed: str) -> bool:
     return len(gap) <= MAX_GAP and not gap.strip(allowed)
 
 
-def _sentence(ments: list[_Mention], cstr: str, keys: Sequence[str],
-              relations: list[tuple[str, _Mention, _Mention]], alternatives: bool) -> None:
-    # --- certainty, clause by clause -------------------------------------------------
-    start = 0
-    for k in range(1, len(ments) + 1):
-        if k == len(ments) or ments[k].clause != ments[start].clause:
-            if ments[start].clause >= 0:
-                _certainty(ments[start:k], cstr)
-            start = k
-    # --- relations ------------------------------------------------------------------
-    groups = _anatomy_groups(ments, cstr, relations)
-    obs = [m for m in ments if m.kind != TRIGGER_KIND and m.kind != ANATOMY_KIND]
-    if not obs:
-        return
+def _relations(mentions: list[_Mention], obs: list[_Mention], groups: list[list[_Mention]],
+               cstr: str, keys: Sequence[str], relations: list[tuple[str, _Mention, _Mention]],
+               alternatives: bool) -> None:
+    """modify, located_at and suggestive_of for the whole report (rules are limited to a
+    clause or sentence by the mentions' ``clause``/``sent`` ids)."""
     for m in obs:
         if m.adj_target is not None:
             relations.append((MODIFY, m, m.adj_target))
@@ -297,22 +313,19 @@ def _sentence(ments: list[_Mention], cstr: str, keys: Sequence[str],
         if m.attached:
             continue
         before = bisect_right(g_ends, m.start) - 1  # last phrase ending before m
-        r1 = None
         if before >= 0:
             g = groups[before]
             if g[-1].clause == m.clause and _ok(cstr[g[-1].end:m.start], _R1_GAP):
-                r1 = g
-                relations.append((LOCATED_AT, m, _head(g)))
+                relations.append((LOCATED_AT, m, _head(g)))  # R1
                 m.located = True
-        if r1 is not None:
-            continue
+                continue
         after = bisect_left(g_starts, m.end)  # first phrase starting after m
         if after < len(groups):
             g = groups[after]
             gap = cstr[m.end:g[0].start]
             if g[0].clause == m.clause and _ok(gap, _R2_GAP) \
                     and (not gap or "p" in gap or not gap.strip("dv")):
-                targets = [g]
+                targets = [g]  # R2
                 for g2 in groups[after + 1:]:
                     if g2[0].clause != m.clause or not _ok(cstr[targets[-1][-1].end:g2[0].start],
                                                            _PHRASE_LIST_GAP):
@@ -326,7 +339,7 @@ def _sentence(ments: list[_Mention], cstr: str, keys: Sequence[str],
             g = groups[before]
             gap = cstr[g[-1].end:m.start]
             if g[-1].clause == m.clause and "c" in gap and _ok(gap, _R3_GAP):
-                subjects = [g]
+                subjects = [g]  # R3
                 for g0 in reversed(groups[:before]):
                     if g0[-1].clause != m.clause or not _ok(cstr[g0[-1].end:subjects[-1][0].start],
                                                             _PHRASE_LIST_GAP):
@@ -350,7 +363,7 @@ def _sentence(ments: list[_Mention], cstr: str, keys: Sequence[str],
                 relations.append((LOCATED_AT, o, _head(t)))
             o.located = True
             prev = o
-    _suggestive(ments, heads, head_starts, cstr, relations)
+    _suggestive(mentions, heads, head_starts, cstr, relations)
     if alternatives:
         for a, b in zip(heads, heads[1:]):
             gap = cstr[a.end:b.start]
@@ -390,6 +403,9 @@ def _anatomy_groups(ments: list[_Mention], cstr: str,
                 groups.append(cur)
                 cur = []
             continue
+        if cur and cur[-1].sent != m.sent:
+            groups.append(cur)
+            cur = []
         if cur:
             gap = cstr[cur[-1].end:m.start]
             joined = len(gap) <= 1 and not gap.strip(_GROUP_GAP)
@@ -458,28 +474,26 @@ def _certainty(clause: list[_Mention], cstr: str) -> None:
             right = m.start
 
 
-def _suggestive(ments: list[_Mention], heads: list[_Mention], head_starts: list[int], cstr: str,
-                relations: list[tuple[str, _Mention, _Mention]]) -> None:
-    for idx, t in enumerate(ments):
+def _suggestive(mentions: list[_Mention], heads: list[_Mention], head_starts: list[int],
+                cstr: str, relations: list[tuple[str, _Mention, _Mention]]) -> None:
+    last_trigger = -1  # start of the latest trigger seen, for the hedge rule
+    for t in mentions:
         if t.kind != TRIGGER_KIND:
             continue
+        prev_trigger, last_trigger = last_trigger, t.start
         role = t.role
         if role != "suggest_unc" and role != "suggest_pos":
             # "opacity, likely atelectasis": a hedge right after a comma
             if role != "unc_pre" or t.start == 0 or cstr[t.start - 1] != ",":
                 continue
         j = bisect_right(head_starts, t.start) - 1
-        if j < 0 or heads[j].end > t.start:
+        if j < 0 or heads[j].end > t.start or heads[j].sent != t.sent:
             continue
         source = heads[j]
         if source.cert == ABSENT:  # "no opacity to suggest pneumonia": nothing suggests
             continue
-        if role == "unc_pre":
-            if source.normal:
-                continue
-            # only when no other trigger lies between
-            if any(m.kind == TRIGGER_KIND and source.end <= m.start < t.start for m in ments[:idx]):
-                continue
+        if role == "unc_pre" and (source.normal or prev_trigger >= source.end):
+            continue  # only when no other trigger lies between
         targets: list[_Mention] = []
         for n in heads[j + 1:]:
             if n.start < t.end:

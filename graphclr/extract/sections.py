@@ -51,6 +51,10 @@ class Section:
 _MAX_HEADER_WORDS = 4
 
 
+def _key(written: str) -> str:
+    return " ".join(written.lower().replace("/", " / ").split()).replace(" / ", "/")
+
+
 def _header_before(text: str, colon: int, headers: Mapping[str, str]) -> tuple[int, str] | None:
     """``(start, header)`` if a known header ends right before the colon at ``colon``."""
     end = colon
@@ -73,8 +77,7 @@ def _header_before(text: str, colon: int, headers: Mapping[str, str]) -> tuple[i
             break
     for start in reversed(starts):
         written = text[start:end]
-        name = " ".join(written.lower().replace("/", " / ").split()).replace(" / ", "/")
-        if name not in headers:
+        if _key(written) not in headers:
             continue
         line_start = text.rfind("\n", 0, start) + 1
         if not text[line_start:start].strip():
@@ -104,8 +107,7 @@ def split_sections(text: str, headers: Mapping[str, str]) -> list[Section]:
             if body or header is not None:
                 out.append(Section(name, header, body, start))
             header = written
-            key = " ".join(written.lower().replace("/", " / ").split()).replace(" / ", "/")
-            name = headers[key]
+            name = headers[_key(written)]
             pos = colon + 1
             start = h_start
         colon = text.find(":", colon + 1)
