@@ -159,13 +159,15 @@ def _evaluate(model: Any, feats: dict[str, Any], spec: Mapping[str, Any], labels
     if "linear_probe" in ev:
         lp = ev["linear_probe"]
         res = linear_probe_eval(train, val, test, labels=labels, fractions=lp.get("fractions", (0.01, 0.1, 1.0)),
-                                seeds=lp.get("seeds", (0, 1, 2)), config=cfg, n_bootstrap=nb, on_run=echo)
+                                seeds=lp.get("seeds", (0, 1, 2)), config=cfg, n_bootstrap=nb, device=device,
+                                on_run=echo)
         results["linear_probe"], arr = _strip_scores(res)
         scores.update({f"linear_probe/{k}": v for k, v in arr.items()})
     if "few_shot" in ev:
         fs = ev["few_shot"]
         res = few_shot_eval(train, val, test, labels=labels, ks=fs.get("ks", (1, 5, 10)),
-                            seeds=fs.get("seeds", (0,)), config=cfg, n_bootstrap=nb, on_run=echo)
+                            seeds=fs.get("seeds", (0,)), config=cfg, n_bootstrap=nb, device=device,
+                            on_run=echo)
         results["few_shot"], arr = _strip_scores(res)
         scores.update({f"few_shot/{k}": v for k, v in arr.items()})
     if "zero_shot" in ev:
@@ -190,7 +192,7 @@ def _evaluate(model: Any, feats: dict[str, Any], spec: Mapping[str, Any], labels
             va = None
         res = linear_probe_eval(tr, va, te, labels=[left], fractions=task.get("fractions", (1.0,)),
                                 seeds=task.get("seeds", ev.get("linear_probe", {}).get("seeds", (0, 1, 2))),
-                                config=cfg, n_bootstrap=nb)
+                                config=cfg, n_bootstrap=nb, device=device)
         out["probe"], arr = _strip_scores(res)
         scores.update({f"laterality/{name}/probe/{k}": v for k, v in arr.items()})
         if task.get("prompts"):
@@ -252,7 +254,8 @@ class _Sets:
 
 
 def _run_encoder(spec: BenchmarkSpec, enc: Mapping[str, Any], sets: _Sets, out: Path, labels: list[str],
-                 device: str, resume: bool, progress: bool, echo: Callable[[str], None]) -> dict[str, Any]:
+                 device: str, resume: bool, progress: bool, echo: Callable[[str], None], *,
+                 pretrain_only: bool = False, is_main: bool = True) -> dict[str, Any]:
     from graphclr.eval import FeatureSet, extract_image_features
     from graphclr.models import load_model
     from graphclr.train import train
@@ -262,7 +265,7 @@ def _run_encoder(spec: BenchmarkSpec, enc: Mapping[str, Any], sets: _Sets, out: 
     cfg = _encoder_config(spec, enc)
     fps = _fingerprints(spec, cfg)
     old = _read_json(edir / "fingerprint.json")
-    if not resume and edir.exists():
+    if not resume and edir.exists() and is_main:
         shutil.rmtree(edir)                   # a fresh run: this encoder starts over
     elif old is not None and old.get("pretrain") != fps["pretrain"]:
         raise ValueError(f"{edir} holds encoder {name!r} pretrained with another dataset/model/budget; "
@@ -272,8 +275,9 @@ def _run_encoder(spec: BenchmarkSpec, enc: Mapping[str, Any], sets: _Sets, out: 
         echo(f"[{name}] already done (resumed)")
         return done
     edir.mkdir(parents=True, exist_ok=True)
-    _write_json(edir / "fingerprint.json", fps)
-    _write_json(edir / "model_config.json", cfg)
+    if is_main:
+        _write_json(edir / "fingerprint.json", fps)
+        _write_json(edir / "model_config.json", cfg)
 
     t0 = time.perf_counter()
     pre_dir = edir / "pretrain"
@@ -287,6 +291,8 @@ def _run_encoder(spec: BenchmarkSpec, enc: Mapping[str, Any], sets: _Sets, out: 
                         resume=resume)
     else:
         echo(f"[{name}] pretraining already done (resumed)")
+    if pretrain_only:
+        return {"name": name, "pretrain": summary}
     del model
     model = load_model(pre_dir / "model.pt").to(device).eval()
     t_pre = time.perf_counter() - t0
@@ -383,7 +389,8 @@ def _plots(results: dict[str, Any], out: Path, labels: list[str], readers: Any) 
 
 
 def run_benchmark(spec: BenchmarkSpec, out_dir: str | Path, *, resume: bool = True, command: str | None = None,
-                  progress: bool = True, echo: Callable[[str], None] = print) -> tuple[dict[str, Any], Path]:
+                  progress: bool = True, echo: Callable[[str], None] = print,
+                  pretrain_only: bool = False) -> tuple[dict[str, Any], Path | None]:
     """Run (or resume) a benchmark; returns ``(results, report_path)``.
 
     Args:
@@ -395,6 +402,9 @@ def run_benchmark(spec: BenchmarkSpec, out_dir: str | Path, *, resume: bool = Tr
         command: the command line to record.
         progress: tqdm bars.
         echo: where progress messages go.
+        pretrain_only: pretrain every encoder and stop (no evaluation, no report). This
+            is the stage to launch with ``torchrun`` on several GPUs; then evaluate in one
+            process with ``resume=True``. Under ``torchrun`` it is required.
     """
     from graphclr.benchmark.backbones import register_benchmark_backbones
 
@@ -406,14 +416,52 @@ def run_benchmark(spec: BenchmarkSpec, out_dir: str | Path, *, resume: bool = Tr
         before = torch.get_num_threads()
         torch.set_num_threads(int(threads))
         try:
-            return _run(spec, out_dir, resume, command, progress, echo)
+            return _run(spec, out_dir, resume, command, progress, echo, pretrain_only)
         finally:
             torch.set_num_threads(before)
-    return _run(spec, out_dir, resume, command, progress, echo)
+    return _run(spec, out_dir, resume, command, progress, echo, pretrain_only)
+
+
+def _pretrain_all(spec: BenchmarkSpec, out: Path, resume: bool, progress: bool,
+                  echo: Callable[[str], None]) -> tuple[dict[str, Any], None]:
+    """Pretrain every encoder (on every ``torchrun`` rank); rank 0 alone writes files."""
+    from graphclr.benchmark.data import prepare_data
+    from graphclr.train.distributed import barrier, cleanup_distributed, init_distributed
+
+    info = init_distributed(_device(spec))
+    say = echo if info.is_main else (lambda _m: None)
+    try:
+        labels = list(spec.get("labels") or DEFAULT_LABELS)
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            _write_json(out / "spec.json", dict(spec))
+            data = prepare_data(spec["dataset"], out, labels, progress=progress)
+        barrier(info)
+        if not info.is_main:
+            data = prepare_data(spec["dataset"], out, labels, progress=False)
+        sets = _Sets(data, int(spec.get("in_memory_mb", 2048)) * 2**20, progress and info.is_main)
+        done = {}
+        for enc in spec["encoders"]:
+            done[enc["name"]] = _run_encoder(spec, enc, sets, out, labels, str(info.device), resume,
+                                             progress and info.is_main, say, pretrain_only=True,
+                                             is_main=info.is_main)
+            barrier(info)
+        say(f"pretraining done for {', '.join(done)}; evaluate in one process with: "
+            f"graphclr benchmark {spec.source} --out {out} --resume")
+        return {"encoders": done}, None
+    finally:
+        cleanup_distributed(info)
 
 
 def _run(spec: BenchmarkSpec, out_dir: str | Path, resume: bool, command: str | None, progress: bool,
-         echo: Callable[[str], None]) -> tuple[dict[str, Any], Path]:
+         echo: Callable[[str], None], pretrain_only: bool = False) -> tuple[dict[str, Any], Path | None]:
+    import os
+
+    if pretrain_only:
+        return _pretrain_all(spec, Path(out_dir), resume, progress, echo)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("under torchrun, run the pretraining stage only (--pretrain-only); then evaluate "
+                         "in one process with --resume")
     from graphclr.benchmark.data import prepare_data
     from graphclr.benchmark.report import write_report
     from graphclr.eval import read_reader_points

@@ -27,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "continues from its newest checkpoint)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec field, e.g. --set budget.max_steps=100 (repeatable)")
+    p.add_argument("--pretrain-only", action="store_true",
+                   help="pretrain every encoder and stop; the stage to launch with torchrun on several "
+                        "GPUs (torchrun --nproc_per_node N -m graphclr benchmark SPEC --pretrain-only), "
+                        "then evaluate in one process with --resume")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -41,6 +45,8 @@ def _command(args: argparse.Namespace, out: Path) -> str:
     parts += ["--out", str(out)]
     if args.resume:
         parts.append("--resume")
+    if args.pretrain_only:
+        parts.append("--pretrain-only")
     for item in args.overrides:
         parts += ["--set", item]
     return " ".join(shlex.quote(p) for p in parts)
@@ -53,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("graphclr-benchmark-quick" if args.quick else "graphclr-benchmark")
     command = _command(args, out)
     results, report = run_benchmark(spec, out, resume=args.resume, command=command,
-                                    progress=not args.no_progress)
+                                    progress=not args.no_progress, pretrain_only=args.pretrain_only)
+    if report is None:
+        return 0
     print()
     if results.get("synthetic"):
         print("note: the images of this benchmark are synthetic (rendered from report graphs), not radiographs")

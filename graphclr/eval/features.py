@@ -35,7 +35,9 @@ class FeatureSet:
         patient_ids: patient id per item (empty strings when unknown).
         report_features: ``[N, D]`` L2-normalised report embeddings of paired items
             (retrieval), or ``None``.
-        groups: per item, the id of its report (images of one study share it), or empty.
+        groups: per item, its report text, lower-cased with whitespace normalised: items
+            whose reports read the same (several images of one study, or the many identical
+            normal reports) are one retrieval target. ``None`` without reports.
     """
 
     features: np.ndarray
@@ -111,7 +113,8 @@ def extract_image_features(model: Any, dataset: Any, *, batch_size: int = 64, nu
         device: where the model runs.
         label_names: the label columns to keep (default: all of ``dataset.pathologies``).
         with_reports: also embed each item's report (``model.report_key`` field, through
-            ``model.report_processor``) for retrieval; ``groups`` then holds report ids.
+            ``model.report_processor``) for retrieval; ``groups`` then holds the report
+            texts, so identical reports count as one retrieval target.
         progress: show a tqdm bar.
         desc: the bar's label.
     """
@@ -147,9 +150,8 @@ def extract_image_features(model: Any, dataset: Any, *, batch_size: int = 64, nu
                     reports = batch[key]
                     rb = to_device(model.report_processor(list(reports)), device)
                     reps.append(model.encode_report(rb, normalize=True).float().cpu().numpy())
-                    graphs = batch.get("graph")
-                    groups.extend(str(g.id) if graphs is not None else str(t)
-                                  for g, t in zip(graphs if graphs is not None else reports, reports))
+                    texts = batch.get("text") or [getattr(r, "text", str(r)) for r in reports]
+                    groups.extend(" ".join(str(t).lower().split()) for t in texts)
     finally:
         model.train(was_training)
     dim = feats[0].shape[1] if feats else 0

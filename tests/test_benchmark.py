@@ -1,0 +1,120 @@
+"""graphclr benchmark: specs, the report, and the quick built-in benchmark end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from graphclr.benchmark import default_spec_path, load_spec, parse_set
+from graphclr.benchmark.report import format_ci, markdown_report
+
+
+def _spec_file(tmp_path, **changes):
+    spec = json.loads(default_spec_path().read_text())
+    spec.update(changes)
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def test_default_spec_compares_graph_and_text_encoders_under_one_budget():
+    spec = load_spec()
+    assert spec.synthetic and spec["dataset"]["kind"] == "synthetic"
+    assert spec.encoder_names() == ["graph", "text-transformer", "bag-of-words"]
+    assert spec["evaluations"]["linear_probe"]["fractions"] == [0.01, 0.1, 1.0]
+    assert spec["evaluations"]["n_bootstrap"] == 1000
+    assert {t["left"] for t in spec["evaluations"]["laterality"]} == {"Effusion_Left"}
+    quick = load_spec(quick=True)
+    assert quick["budget"]["max_steps"] < spec["budget"]["max_steps"]
+    assert quick["dataset"]["n"] < spec["dataset"]["n"]
+    assert quick["budget"]["batch_size"] == spec["budget"]["batch_size"]   # merged, not replaced
+
+
+def test_set_overrides_and_environment_variables(tmp_path, monkeypatch):
+    over = parse_set(["budget.max_steps=7", "evaluations.linear_probe.seeds=[0]", "name=x"])
+    spec = load_spec(overrides=over)
+    assert spec["budget"]["max_steps"] == 7 and spec["evaluations"]["linear_probe"]["seeds"] == [0]
+    assert spec["budget"]["batch_size"] == 64 and spec.name == "x"
+    path = _spec_file(tmp_path, dataset={"kind": "manifest", "manifest": "${MY_DATA}/manifest.csv"})
+    monkeypatch.delenv("MY_DATA", raising=False)
+    with pytest.raises(ValueError, match="MY_DATA is not set"):
+        load_spec(path)
+    monkeypatch.setenv("MY_DATA", str(tmp_path / "d"))
+    assert load_spec(path)["dataset"]["manifest"] == str(tmp_path / "d" / "manifest.csv")
+    rel = _spec_file(tmp_path, dataset={"kind": "manifest", "manifest": "data/manifest.csv"})
+    assert load_spec(rel)["dataset"]["manifest"] == str((tmp_path / "data" / "manifest.csv").resolve())
+
+
+def test_bad_specs_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r"spec.json: unknown field\(s\) \['budgett'\]"):
+        load_spec(_spec_file(tmp_path, budgett={}))
+    dup = load_spec()["encoders"][:1] * 2
+    with pytest.raises(ValueError, match="unique"):
+        load_spec(_spec_file(tmp_path, encoders=dup))
+    with pytest.raises(FileNotFoundError, match="default"):
+        load_spec("no-such-spec")
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_set(["budget"])
+
+
+def _stats(v, lo, hi):
+    return {"value": v, "ci_low": lo, "ci_high": hi}
+
+
+def test_markdown_report_tables():
+    def probe(v):
+        per = {lab: {"auroc": _stats(v, v - 0.1, v + 0.1), "mcc": _stats(v / 2, None, None)} for lab in ("A", "B")}
+        return {"fraction": 0.1, "n_train": [10, 12], "metrics": {"mean": {"auroc": _stats(v, v - 0.05, v + 0.05),
+                                                                         "mcc": _stats(v / 2, 0.1, 0.4)},
+                                                                "per_label": per}}
+    results = {"name": "t", "synthetic": True, "labels": ["A", "B"], "n_bootstrap": 1000,
+               "encoders": {"graph": {"linear_probe": {"10%": probe(0.8)}},
+                            "text": {"linear_probe": {"10%": probe(0.7)}}}}
+    md = markdown_report(results)
+    assert "The images in this benchmark are synthetic" in md
+    assert "| graph | **0.800 (0.750-0.850)** |" in md
+    assert "| text | 0.700 (0.650-0.750) |" in md
+    assert "| graph | 11 |" in md            # mean training size over seeds
+    assert format_ci(_stats(float("nan"), 0, 1)) == "n/a" and format_ci(_stats(0.5, None, None)) == "0.500"
+
+
+@pytest.mark.slow
+def test_quick_benchmark_end_to_end_and_resume(tmp_path, capsys):
+    from graphclr.cli import main
+
+    out = tmp_path / "run"
+    assert main(["benchmark", "--quick", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert f"report:  {out / 'report.md'}" in printed and "synthetic" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert results["synthetic"] is True and results["command"].startswith("graphclr benchmark --quick")
+    assert results["env"]["torch"] and results["seeds"]["pretraining"] == 0
+    assert list(results["encoders"]) == ["graph", "text-transformer", "bag-of-words"]
+    budgets = set()
+    for name, enc in results["encoders"].items():
+        assert enc["pretrain"]["steps"] == results["budget"]["max_steps"]
+        budgets.add(enc["pretrain"]["steps"])
+        for frac in ("10%", "100%"):
+            auc = enc["linear_probe"][frac]["metrics"]["mean"]["auroc"]
+            assert 0.0 <= auc["ci_low"] <= auc["value"] <= auc["ci_high"] <= 1.0
+        assert set(enc["zero_shot"]["labels"]) == set(results["labels"])
+        assert "pleural-effusion-side" in enc["laterality"]
+        assert enc["retrieval"]["image_to_report"]["1"] >= 0.0
+    report = (out / "report.md").read_text()
+    assert "The images in this benchmark are synthetic" in report
+    assert "## Linear probe: mean AUROC over labels" in report and "| 10% labels | 100% labels |" in report
+    assert "## Zero-shot from prompt graphs" in report and "## Laterality: pleural-effusion-side" in report
+    for png in ("auroc_vs_label_fraction", "roc_linear_probe", "roc_zero_shot", "training_loss"):
+        assert (out / "plots" / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+    # resuming a finished run recomputes nothing and reports the same numbers
+    assert main(["benchmark", "--quick", "--out", str(out), "--no-progress", "--resume"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["encoders"] == results["encoders"]
+    assert "already done (resumed)" in capsys.readouterr().out
+    # a different budget in the same directory is refused, not mixed in
+    with pytest.raises(ValueError, match="another dataset/model/budget"):
+        main(["-v", "benchmark", "--quick", "--out", str(out), "--no-progress", "--resume",
+              "--set", "budget.max_steps=31"])
+    assert np.isfinite(results["wall_seconds"])
