@@ -91,6 +91,10 @@ def iter_reports(args: argparse.Namespace, problems: Problems) -> Iterator[Any]:
 
 def make_extractor(args: argparse.Namespace) -> Any:
     from graphclr.extract import Extractor
+    from graphclr.extract.pipeline import spacy_without_torch
+
+    with spacy_without_torch():  # this process never needs torch: start in 1 s, not 5
+        import spacy  # noqa: F401
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     return Extractor(sections=sections, fallback=args.fallback,

@@ -15,10 +15,12 @@ entity spans index ``text.split()`` as RadGraph's do.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -373,11 +375,34 @@ def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+@contextlib.contextmanager
+def spacy_without_torch() -> Iterator[None]:
+    """Import spaCy without letting its backend (thinc) import torch.
+
+    thinc imports torch when it can, which takes seconds and is useless to a blank
+    pipeline. Only for processes graphclr owns (extraction workers, ``graphclr extract``
+    and ``graphclr label``): thinc then believes torch is absent for the life of the
+    process. Does nothing when torch or spaCy is already imported.
+    """
+    if "torch" in sys.modules or "spacy" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # makes "import torch" fail
+    try:
+        import spacy  # noqa: F401
+
+        yield
+    finally:
+        if "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
+
+
 _WORKER: dict[str, Extractor] = {}
 
 
 def _worker_init(config: ExtractorConfig) -> None:
-    _WORKER["extractor"] = Extractor.from_config(config)
+    with spacy_without_torch():
+        _WORKER["extractor"] = Extractor.from_config(config)
 
 
 def _worker_run(chunk: list[tuple[str, str, str | None]]) -> list[Any]:
