@@ -83,6 +83,13 @@ def test_mimic_layout_and_masks(ex: Extractor) -> None:
     g = ex.extract(rep.text, rep.id)
     assert g.text.startswith("FINDINGS : Small left pleural effusion has increased .")
     assert "___" not in g.text and "INDICATION" not in g.text  # masks live in INDICATION only
+    # no FINDINGS header: the findings follow HISTORY after a blank line
+    no_header = next(r for r in read_mimic_reports(FIX / "reports" / "mimic")
+                     if r.id.endswith("s51029426.txt"))
+    g = ex.extract(no_header.text)
+    assert g.text == ("Right internal jugular central venous catheter terminates in the low SVC . "
+                      "No pneumothorax . Lungs are clear .")
+    assert g.metadata["sections"] == [["text", 0, 18]]
     masked = ex.extract("FINDINGS: ___F with no effusion; ___ pneumothorax.")
     assert masked.text == "FINDINGS : ___ F with no effusion ; ___ pneumothorax ."
     assert [e.tokens for e in masked.entities] == ["effusion", "pneumothorax"]

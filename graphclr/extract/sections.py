@@ -10,6 +10,8 @@ Which text is kept:
 * the sections named in ``keep`` (default FINDINGS and IMPRESSION, in report order);
 * if the report has headers but none of those, the text that is not under an excluded
   header (INDICATION, HISTORY, COMPARISON, TECHNIQUE, ...), unless ``fallback="none"``;
+  an excluded section ends at its first blank line (MIMIC-CXR reports without a FINDINGS
+  header continue with the findings after "HISTORY: ..." and a blank line);
 * if it has no header at all, all of it (a CSV cell with one impression, a prompt).
 
 Examples:
@@ -24,6 +26,7 @@ Examples:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -49,6 +52,7 @@ class Section:
 
 
 _MAX_HEADER_WORDS = 4
+_PARAGRAPH = re.compile(r"\n[ \t]*\n")
 
 
 def _key(written: str) -> str:
@@ -132,4 +136,15 @@ def select_sections(sections: Sequence[Section], keep: Sequence[str] = DEFAULT_K
         return []
     if fallback == "all":
         return [s for s in sections if s.body]
-    return [s for s in sections if s.body and s.name not in exclude]
+    out = []
+    for s in sections:
+        if s.name in exclude:
+            # an administrative section is one paragraph: MIMIC-CXR reports without a
+            # FINDINGS header continue after "HISTORY: ...\n\n" with the findings
+            rest = _PARAGRAPH.split(s.body, maxsplit=1)
+            if len(rest) == 2 and rest[1].strip():
+                out.append(Section(None, None, rest[1].strip(), s.start))
+            continue
+        if s.body:
+            out.append(s)
+    return out
