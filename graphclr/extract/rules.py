@@ -140,13 +140,17 @@ def _flags(term: Term) -> tuple[str, str, bool, bool, bool]:
             term.category == "modifier", term.adjective, term.category == "normal")
 
 
-def _token_class(key: str, grammar: dict[str, str]) -> str:
+def _token_class(key: str, grammar: dict[str, str], cache: dict[str, str]) -> str:
     g = grammar.get(key)
     if g is not None:
-        return "," if key == "," else _GRAMMAR_CHAR[g]
-    if key[:1].isdigit() or key in _UNITS:
-        return "d"  # "5th rib", "2.5 cm nodule": numbers are transparent
-    return "x"
+        c = "," if key == "," else _GRAMMAR_CHAR[g]
+    elif key[:1].isdigit() or key in _UNITS:
+        c = "d"  # "5th rib", "2.5 cm nodule": numbers are transparent
+    else:
+        c = "x"
+    if len(cache) < 200_000:  # a memo bounded for very long corpora
+        cache[key] = c
+    return c
 
 
 def graph_parts(words: Sequence[str], breaks: Sequence[int], lexicon: Lexicon,
@@ -170,7 +174,7 @@ def graph_parts(words: Sequence[str], breaks: Sequence[int], lexicon: Lexicon,
         return [], []
     cache = lexicon._class_cache
     grammar = lexicon.grammar
-    cls = [cache.get(k) or cache.setdefault(k, _token_class(k, grammar)) for k in keys]
+    cls = [cache.get(k) or _token_class(k, grammar, cache) for k in keys]
     # sentences: a sentence starts after an end token and at a paragraph break; matching
     # runs per paragraph so that no term spans a break
     starts = sorted({i + 1 for i, k in enumerate(keys) if k in SENTENCE_END} | set(breaks))
