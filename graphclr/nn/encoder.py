@@ -55,7 +55,7 @@ from graphclr.nn.featurizers import (
 )
 from graphclr.nn.igcl import NodeTransformerMeanReadout, add_virtual_nodes
 from graphclr.nn.pooling import ComponentAttentionPooling
-from graphclr.nn.rgcn import BagInput, EdgeList, RGCNStack
+from graphclr.nn.rgcn import BagInput, EdgeList, RGCNStack, UniqueRows
 from graphclr.nn.transformer import ComponentTransformer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -193,9 +193,9 @@ class GraphEncoder(nn.Module):
         if self.cfg.variant == "igcl":
             out = self._igcl(nd, src, dst, x, rel, graph_id, batch_size)
         else:
-            h = self.rgcn(EdgeList(src, dst, n) if self.fast else hg, x, rel)
+            h = self.rgcn(EdgeList(src, dst, n) if self.fast else hg, x, rel, unique=True)
             if self.cfg.variant == "rgcn-mean":
-                out = segment_mean(h, graph_id, batch_size)
+                out = segment_mean(h.full() if isinstance(h, UniqueRows) else h, graph_id, batch_size)
             else:
                 out = self._components(nd, h, graph_id, batch_size)
         return self.head(out)
@@ -210,12 +210,12 @@ class GraphEncoder(nn.Module):
                 return bags
         return self.featurizer(nd)
 
-    def _components(self, nd: dict[str, torch.Tensor], h: torch.Tensor, graph_id: torch.Tensor,
-                    batch_size: int) -> torch.Tensor:
+    def _components(self, nd: dict[str, torch.Tensor], h: torch.Tensor | UniqueRows,
+                    graph_id: torch.Tensor, batch_size: int) -> torch.Tensor:
         assert self.pool is not None and self.transformer is not None
         comp = nd["component_id"]
         n_comp = int(comp.max()) + 1 if comp.numel() else 0
-        comp_graph = torch.zeros(n_comp, dtype=torch.int64, device=h.device)
+        comp_graph = torch.zeros(n_comp, dtype=torch.int64, device=graph_id.device)
         if n_comp:
             comp_graph.scatter_(0, comp, graph_id)
         pooled = self.pool(h, comp, n_comp)

@@ -29,6 +29,8 @@ Examples:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -66,14 +68,21 @@ class ComponentAttentionPooling(nn.Module):
             return self.w(torch.tanh(v) * torch.sigmoid(u)).squeeze(-1)
         return self.w(h).squeeze(-1)
 
-    def forward(self, h: torch.Tensor, component: torch.Tensor, num_components: int,
+    def forward(self, h: torch.Tensor | Any, component: torch.Tensor, num_components: int,
                 *, return_attention: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Pool ``h [N, D]`` into ``[num_components, D]``; components without nodes give 0.
 
+        ``h`` may also be a :class:`~graphclr.nn.rgcn.UniqueRows` (states stored once per
+        distinct computation tree): the gate then scores the distinct rows only.
         With ``return_attention=True`` also return each node's weight :math:`\\alpha_v`.
         """
+        if hasattr(h, "labels"):
+            scores = self.scores(h.table).index_select(0, h.labels)
+            h = h.full()
+        else:
+            scores = self.scores(h)
         # the softmax runs in float32 even under autocast (bf16 exponentials are coarse)
-        alpha = segment_softmax(self.scores(h).float(), component, num_components)
+        alpha = segment_softmax(scores.float(), component, num_components)
         pooled = segment_sum(h * alpha.unsqueeze(-1).to(h.dtype), component, num_components)
         return (pooled, alpha) if return_attention else pooled

@@ -59,7 +59,7 @@ from torch import nn
 if TYPE_CHECKING:  # pragma: no cover
     import dgl
 
-__all__ = ["BagInput", "EdgeList", "EdgePlan", "edge_plan", "FastRelGraphConv", "RGCNStack"]
+__all__ = ["BagInput", "UniqueRows", "EdgeList", "EdgePlan", "edge_plan", "FastRelGraphConv", "RGCNStack"]
 
 NORMS = ("mean", "sum")
 
@@ -106,6 +106,37 @@ class BagInput(NamedTuple):
         types = self.types if rows is None else self.types.index_select(0, rows)
         bag = F.embedding_bag(index, linear(self.table), mode="mean", padding_idx=0)
         return bag + linear(self.type_table).index_select(0, types)
+
+
+class UniqueRows(NamedTuple):
+    """Node states stored once per distinct computation tree: node ``v`` is ``table[labels[v]]``."""
+
+    table: torch.Tensor
+    labels: torch.Tensor
+
+    def full(self) -> torch.Tensor:
+        """``[N, d]``, one row per node."""
+        return self.table.index_select(0, self.labels)
+
+    def apply(self, linear, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """``linear(h_v)`` for every node (or nodes ``rows``), on the fewer of table rows and nodes."""
+        lab = self.labels if rows is None else self.labels.index_select(0, rows)
+        if self.table.shape[0] <= lab.shape[0]:
+            return linear(self.table).index_select(0, lab)
+        return linear(self.table.index_select(0, lab))
+
+
+def _apply(feat: torch.Tensor | BagInput | UniqueRows, linear, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """``linear`` of the input rows of nodes ``rows`` (all nodes when ``None``)."""
+    if isinstance(feat, (BagInput, UniqueRows)):
+        return feat.apply(linear, rows)
+    return linear(feat if rows is None else feat.index_select(0, rows))
+
+
+def _dense(feat: torch.Tensor | BagInput | UniqueRows) -> torch.Tensor:
+    if isinstance(feat, BagInput):
+        return feat.features()
+    return feat.full() if isinstance(feat, UniqueRows) else feat
 
 
 class EdgePlan(NamedTuple):
@@ -170,13 +201,18 @@ class FastRelGraphConv(RelGraphConv):
     a plan it is DGL's forward unchanged.
     """
 
-    def forward(self, g: dgl.DGLGraph | None, feat: torch.Tensor | BagInput,  # type: ignore[override]
-                etypes: torch.Tensor, norm: torch.Tensor | None = None, *, presorted: bool = False,
-                plan: EdgePlan | None = None) -> torch.Tensor:
+    def forward(self, g: dgl.DGLGraph | None, feat: torch.Tensor | BagInput | UniqueRows,  # type: ignore[override]
+                etypes: torch.Tensor | None, norm: torch.Tensor | None = None, *,
+                presorted: bool = False, plan: EdgePlan | None = None,
+                out_rows: torch.Tensor | None = None) -> torch.Tensor:
+        """DGL's forward without ``plan``; with one, the fast path.
+
+        ``out_rows`` (fast path): compute the outputs of these nodes only, in this order
+        (``plan.dst`` then indexes ``out_rows``); used to compute each distinct
+        computation tree once (:mod:`graphclr.nn.dedup`).
+        """
         if plan is None:
-            if isinstance(feat, BagInput):
-                feat = feat.features()
-            return super().forward(g, feat, etypes, norm, presorted=presorted)
+            return super().forward(g, _dense(feat), etypes, norm, presorted=presorted)
         h = self.messages(feat, plan)
         if self.layer_norm:
             h = self.layer_norm_weight(h)
@@ -184,7 +220,7 @@ class FastRelGraphConv(RelGraphConv):
             h = h + self.h_bias
         if self.self_loop:
             loop = self.loop_weight
-            h = h + (feat.apply(lambda t: t @ loop) if isinstance(feat, BagInput) else feat @ loop)
+            h = h + _apply(feat, lambda t: t @ loop, out_rows)
         if self.activation:
             h = self.activation(h)
         return self.dropout(h)
@@ -203,25 +239,26 @@ class FastRelGraphConv(RelGraphConv):
             return [bdd(w) for w in blocks]
         return [(lambda w: (lambda z: z @ w))(w) for w in lin.get_weight().unbind(0)]
 
-    def messages(self, feat: torch.Tensor | BagInput, plan: EdgePlan) -> torch.Tensor:
-        r"""Summed messages :math:`\sum_r \sum_{u \in N_r(v)} c_{v,r} W_r h_u`, ``[N, out]``.
+    def messages(self, feat: torch.Tensor | BagInput | UniqueRows, plan: EdgePlan) -> torch.Tensor:
+        r"""Summed messages :math:`\sum_r \sum_{u \in N_r(v)} c_{v,r} W_r h_u`, ``[plan.num_nodes, out]``.
 
-        ``feat`` may be a :class:`BagInput`; then :math:`W_r` multiplies its tables.
+        ``feat`` may be a :class:`BagInput` or :class:`UniqueRows`; :math:`W_r` then
+        multiplies whichever is smaller, their tables or the gathered rows.
         """
         out_size = self.linear_r.out_size
-        ref = feat.table if isinstance(feat, BagInput) else feat
+        ref = feat.table if isinstance(feat, (BagInput, UniqueRows)) else feat
         if plan.src.numel() == 0:
             return ref.new_zeros((plan.num_nodes, out_size))
         maps = self._relation_maps()
         pieces = []
-        if isinstance(feat, BagInput):
-            for r, src in enumerate(plan.src.split(plan.seglen, 0)):
-                if src.numel():
-                    pieces.append(feat.apply(maps[r], rows=src))
-        else:
+        if isinstance(feat, torch.Tensor):
             for r, z in enumerate(feat.index_select(0, plan.src).split(plan.seglen, 0)):
                 if z.shape[0]:
                     pieces.append(maps[r](z))
+        else:
+            for r, src in enumerate(plan.src.split(plan.seglen, 0)):
+                if src.numel():
+                    pieces.append(feat.apply(maps[r], rows=src))
         msgs = torch.cat(pieces, 0)
         if plan.scale is not None:
             msgs = msgs * plan.scale.to(msgs.dtype)
@@ -274,11 +311,13 @@ class RGCNStack(nn.Module):
             for i in range(num_layers))
 
     def forward(self, g: dgl.DGLGraph | EdgeList, feat: torch.Tensor | BagInput,
-                rel: torch.Tensor) -> torch.Tensor:
+                rel: torch.Tensor, *, unique: bool = False) -> torch.Tensor | UniqueRows:
         """Node states after the last layer, ``[N, hidden]``.
 
         ``feat`` is ``[N, in_dim]`` or, from the token featurizers, a :class:`BagInput`
-        (the fast path then runs the first layer on the embedding tables).
+        (the fast path then runs the first layer on the embedding tables and computes
+        each layer once per distinct computation tree, see :mod:`graphclr.nn.dedup`).
+        With ``unique=True`` the result may come back as :class:`UniqueRows`.
 
         ``g`` is a DGL graph or an :class:`EdgeList`; the fast path only needs the edge
         tensors (moved to ``feat``'s device), so the model may live on a GPU while DGL
@@ -291,18 +330,42 @@ class RGCNStack(nn.Module):
             n = g.num_nodes()
         device = feat.table.device if isinstance(feat, BagInput) else feat.device
         rel = rel.to(device)
+        src, dst = src.to(device), dst.to(device)
         if self.fast:
-            plan = edge_plan(src.to(device), dst.to(device), rel, n, self.num_rels, self.norm)
+            if isinstance(feat, BagInput) and n and self.dedup_allowed():
+                out = self._forward_dedup(src, dst, rel, n, feat)
+                return out if unique else out.full()
+            plan = edge_plan(src, dst, rel, n, self.num_rels, self.norm)
             for layer in self.layers:
-                feat = layer(None, feat, rel, plan=plan)
+                feat = layer(None, feat, None, plan=plan)
             return feat
         if isinstance(g, EdgeList):
             import dgl
 
             g = dgl.graph((src, dst), num_nodes=n, idtype=torch.int64, device=device)
-        if isinstance(feat, BagInput):
-            feat = feat.features()
-        norm = edge_norm(dst.to(device), rel, n, self.norm)
+        feat = _dense(feat)
+        norm = edge_norm(dst, rel, n, self.norm)
         for layer in self.layers:
             feat = layer(g, feat, rel, norm)
         return feat
+
+    def dedup_allowed(self) -> bool:
+        """Equal computation trees give equal states unless dropout makes them differ."""
+        return not (self.training and any(layer.dropout.p > 0 for layer in self.layers))
+
+    def _forward_dedup(self, src: torch.Tensor, dst: torch.Tensor, rel: torch.Tensor, n: int,
+                       feat: BagInput) -> UniqueRows:
+        from graphclr.nn.dedup import refine_labels, representatives, row_labels
+
+        labels, count = row_labels(torch.cat([feat.index, feat.types.unsqueeze(1)], 1))
+        x: BagInput | UniqueRows = feat
+        for layer in self.layers:
+            labels, count = refine_labels(labels, count, src, dst, rel, self.num_rels)
+            reps = representatives(labels, count)
+            is_rep = torch.zeros(n, dtype=torch.bool, device=src.device)
+            is_rep[reps] = True
+            keep = is_rep.index_select(0, dst)
+            plan = edge_plan(src[keep], labels.index_select(0, dst[keep]), rel[keep], count,
+                             self.num_rels, self.norm)
+            x = UniqueRows(layer(None, x, None, plan=plan, out_rows=reps), labels)
+        return x  # type: ignore[return-value]
