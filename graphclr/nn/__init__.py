@@ -3,6 +3,7 @@
 * :mod:`graphclr.nn.featurizers` -- token, hashed n-gram and pretrained-text node features;
 * :mod:`graphclr.nn.text_spans` -- entity-span embeddings from a local text encoder (cached);
 * :mod:`graphclr.nn.rgcn` -- ``dgl.nn.RelGraphConv`` stack with an exact fast forward;
+* :mod:`graphclr.nn.dedup` -- exact deduplication of repeated computation trees;
 * :mod:`graphclr.nn.pooling` -- gated attention pooling per weakly connected component;
 * :mod:`graphclr.nn.transformer` -- transformer over component vectors + [GRAPH] token;
 * :mod:`graphclr.nn.igcl` -- the reference implementation's virtual-node variant;

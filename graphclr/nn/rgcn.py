@@ -34,8 +34,9 @@ full-size zero gradient per relation). When the input comes from a token featuri
 (a :class:`BagInput`: each node's feature is a mean of embedding rows plus a type row),
 every product of the first layer is taken on the batch's distinct embedding rows instead
 of on its nodes and edges -- exact by linearity, and a few hundred rows instead of
-thousands. With ``fast=False`` the layer runs DGL's own forward; the tests check both
-against a per-edge reference.
+thousands. :class:`RGCNStack` also computes each layer once per distinct computation
+tree (:mod:`graphclr.nn.dedup`). With ``fast=False`` the layer runs DGL's own forward;
+the tests check both against a per-edge reference.
 
 Examples:
     >>> import dgl, torch
