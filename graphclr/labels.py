@@ -122,7 +122,18 @@ class Finding:
 
 
 def _entity_terms(lex: Lexicon, tokens: str) -> tuple[Term | None, list[Term]]:
-    """(head observation term, other matched terms) for an entity's words."""
+    """(head observation term, other matched terms) for an entity's words (memoised on
+    the lexicon: entity texts repeat across reports)."""
+    memo = lex._entity_cache
+    found = memo.get(tokens)
+    if found is None:
+        found = _match_entity(lex, tokens)
+        if len(memo) < 100_000:
+            memo[tokens] = found
+    return found
+
+
+def _match_entity(lex: Lexicon, tokens: str) -> tuple[Term | None, list[Term]]:
     keys = [lex.key(w) for w in tokens.split()]
     exact = lex.terms.get(tuple(keys))
     if exact is not None:
@@ -185,9 +196,6 @@ def findings(graph: ReportGraph, *, schema: str = "cxr14", lexicon: Lexicon | No
         for t in ([head] if head is not None else []) + rest:
             if t.kind == ANATOMY_KIND:
                 out.append(t)
-        if ents[j].is_anatomy:
-            keys = [lex.key(w) for w in ents[j].tokens.split()]
-            out.extend(t for _s, _e, t in lex.match(keys) if t.kind == ANATOMY_KIND and t not in out)
         if depth < 2:
             for k in modified_by[j]:
                 if ents[k].is_anatomy:

@@ -185,6 +185,8 @@ class Lexicon:
     _class_cache: dict[str, str] = field(default_factory=dict, repr=False)
     #: per-term flags the rules read, by ``id(term)`` (terms live as long as the lexicon)
     _flag_cache: dict[int, Any] = field(default_factory=dict, repr=False)
+    #: entity text -> (head term, other terms), filled by graphclr.labels (a memo)
+    _entity_cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # --- normalisation ------------------------------------------------------------
     def key(self, word: str) -> str:
