@@ -85,11 +85,20 @@ def test_quick_benchmark_end_to_end_and_resume(tmp_path, capsys):
     from graphclr.cli import main
 
     out = tmp_path / "run"
-    assert main(["benchmark", "--quick", "--out", str(out), "--no-progress"]) == 0
+    # stage 1 (what torchrun runs on many GPUs): pretraining only, no report yet
+    assert main(["benchmark", "--quick", "--out", str(out), "--no-progress", "--pretrain-only"]) == 0
+    assert not (out / "report.md").exists()
+    assert all((out / "encoders" / n / "pretrain" / "model.pt").is_file()
+               for n in ("graph", "text-transformer", "bag-of-words"))
+    capsys.readouterr()
+    # stage 2: one process evaluates, reusing the pretrained encoders
+    assert main(["benchmark", "--quick", "--out", str(out), "--no-progress", "--resume"]) == 0
     printed = capsys.readouterr().out
+    assert printed.count("pretraining already done (resumed)") == 3
     assert f"report:  {out / 'report.md'}" in printed and "synthetic" in printed
     results = json.loads((out / "results.json").read_text())
     assert results["synthetic"] is True and results["command"].startswith("graphclr benchmark --quick")
+    assert results["command"].endswith("--resume")
     assert results["env"]["torch"] and results["seeds"]["pretraining"] == 0
     assert list(results["encoders"]) == ["graph", "text-transformer", "bag-of-words"]
     budgets = set()
@@ -112,7 +121,7 @@ def test_quick_benchmark_end_to_end_and_resume(tmp_path, capsys):
     assert main(["benchmark", "--quick", "--out", str(out), "--no-progress", "--resume"]) == 0
     again = json.loads((out / "results.json").read_text())
     assert again["encoders"] == results["encoders"]
-    assert "already done (resumed)" in capsys.readouterr().out
+    assert "[graph] already done (resumed)" in capsys.readouterr().out
     # a different budget in the same directory is refused, not mixed in
     with pytest.raises(ValueError, match="another dataset/model/budget"):
         main(["-v", "benchmark", "--quick", "--out", str(out), "--no-progress", "--resume",

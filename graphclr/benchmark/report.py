@@ -210,9 +210,10 @@ def markdown_report(results: Mapping[str, Any]) -> str:
     for n in names:
         pt = enc[n].get("pretrain", {})
         desc = enc[n].get("description", "")
-        lines.append(f"- `{n}`: {desc} — {pt.get('parameters', '?')} parameters "
-                     f"({pt.get('report_parameters', '?')} on the report side), pretraining "
-                     f"{pt.get('seconds', 0):.0f} s, final loss {pt.get('final_loss', float('nan')):.3f}")
+        lines.append(f"- `{n}`: {desc} — {_int(pt.get('parameters'))} parameters "
+                     f"({_int(pt.get('report_parameters'))} on the report side); pretraining "
+                     f"{_num(pt.get('seconds'), '.0f')} s ({_num(pt.get('pairs_per_s'), '.0f')} pairs/s), "
+                     f"final loss {_num(pt.get('final_loss'), '.3f')}")
     env = results.get("env", {})
     if env:
         lines += [f"- machine: {env.get('platform')}, {env.get('cpu_count')} CPUs, torch {env.get('torch')} "
@@ -231,6 +232,14 @@ def markdown_report(results: Mapping[str, Any]) -> str:
         for title, rel in plots.items():
             lines += [f"![{title}]({rel})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _int(x: Any) -> str:
+    return f"{int(x):,}" if isinstance(x, (int, float)) else "?"
+
+
+def _num(x: Any, fmt: str) -> str:
+    return format(x, fmt) if _finite(x) else "?"
 
 
 def _pyplot() -> Any:

@@ -29,7 +29,6 @@ A spec (format ``graphclr-benchmark/1``)::
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -50,19 +49,10 @@ _EVALUATIONS = {"linear_probe", "few_shot", "zero_shot", "laterality", "retrieva
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``overrides``, merging nested dicts (a new dict).
+    """:func:`graphclr.models.config.deep_merge` (imported on use: it pulls in torch)."""
+    from graphclr.models.config import deep_merge as merge
 
-    Examples:
-        >>> deep_merge({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"d": 4}})
-        {'a': 1, 'b': {'c': 2, 'd': 4}}
-    """
-    out = copy.deepcopy(dict(base))
-    for k, v in overrides.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
+    return merge(dict(base), dict(overrides))
 
 
 def default_spec_path() -> Path:

