@@ -51,7 +51,7 @@ def test_adam_probe_selects_the_best_validation_epoch_and_matches_sklearn_auroc(
     tr, va, te = slice(0, 400), slice(400, 500), slice(500, 600)
     probe = train_linear_probe(x[tr], y[tr], ProbeConfig(epochs=40, patience=None), val_x=x[va], val_y=y[va])
     vals = [h["val_mean_auroc"] for h in probe.history]
-    assert probe.best_epoch == int(np.argmax(vals)) + 1
+    assert probe.best_epoch == len(vals) - int(np.argmax(vals[::-1]))   # the last best epoch
     # the kept weights are the selected epoch's: re-scoring validation gives its value
     assert mean_auroc(y[va], probe_scores(probe, x[va])) == pytest.approx(max(vals))
     ours = np.mean([roc_auc_score(y[te, j], probe_scores(probe, x[te])[:, j]) for j in range(3)])
@@ -59,6 +59,17 @@ def test_adam_probe_selects_the_best_validation_epoch_and_matches_sklearn_auroc(
                                  .decision_function(x[te])) for j in range(3)])
     assert ours == pytest.approx(ref, abs=0.02)
     assert ours > 0.85
+
+
+def test_tied_validation_epochs_keep_the_later_one():
+    x, y = _problem(200, d=4, labels=1, seed=8)
+    # a validation set of four well-separated points: every epoch scores AUROC 1.0
+    vx = np.array([[5, 0, 0, 0], [6, 0, 0, 0], [-5, 0, 0, 0], [-6, 0, 0, 0]], np.float32)
+    x[:, 0] = 3 * (y[:, 0] - 0.5) + x[:, 0]
+    vy = np.array([[1], [1], [0], [0]], np.float32)
+    probe = train_linear_probe(x, y, ProbeConfig(epochs=12, patience=None), val_x=vx, val_y=vy)
+    assert all(h["val_mean_auroc"] == 1.0 for h in probe.history)
+    assert probe.best_epoch == 12
 
 
 def test_probe_masks_missing_labels_and_offers_softmax_ce():

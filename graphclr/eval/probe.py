@@ -21,7 +21,10 @@ That couples the labels (an image cannot be confidently positive for two of them
 offered only to reproduce the reference's numbers.
 
 Model selection. The probe is trained for ``epochs`` epochs and the epoch with the best
-mean validation AUROC (over labels with both classes in the validation set) is kept.
+mean validation AUROC (over labels with both classes in the validation set) is kept; among
+epochs with equal validation AUROC the latest wins (a small validation set saturates within
+an epoch or two, and the first of many tied epochs is a barely trained probe). Training
+stops ``patience`` epochs after the last such epoch.
 
 ``solver="lbfgs"`` minimises the same objective full-batch to convergence without epoch
 selection; with ``weight_decay = 1 / (C * n)`` and unstandardised features it reaches
@@ -280,7 +283,10 @@ def _train(train_x: Array, train_y: Array, cfg: ProbeConfig, val_x: Array | None
             score = mean_auroc(vy, current.decision_function(vx) if cfg.loss == "bce"
                                else current.predict_scores(vx))
             rec["val_mean_auroc"] = score
-            if best is None or (np.isfinite(score) and (not np.isfinite(best[0]) or score > best[0])):
+            # ties go to the later epoch: a small validation set often reaches its best
+            # AUROC (even 1.0) within an epoch or two and then cannot tell epochs apart;
+            # keeping the first would stop at a barely trained probe
+            if best is None or (np.isfinite(score) and (not np.isfinite(best[0]) or score >= best[0])):
                 best = (score, epoch, current)
                 since_best = 0
             else:
