@@ -121,6 +121,17 @@ def markdown_report(results: Mapping[str, Any]) -> str:
             sizes.append([n] + [f"{int(np.mean(lp[f]['n_train']))}" if f in lp else "n/a" for f in fracs])
         lines += ["Training images per probe (mean over seeds):", ""]
         lines += _table(["encoder"] + fracs, sizes) + [""]
+        first_lp = next(e["linear_probe"] for e in enc.values() if e.get("linear_probe"))
+        pos_rows = []
+        for f in fracs:
+            npos = first_lp.get(f, {}).get("n_pos_train")
+            if npos:
+                mean = np.mean(np.asarray(npos, dtype=float), axis=0)
+                pos_rows.append([f] + [f"{v:.1f}" for v in mean])
+        if pos_rows:
+            lines += ["Positive training images per label (mean over seeds; the subsets are the same for "
+                      "every encoder):", ""]
+            lines += _table(["fraction"] + labels, pos_rows) + [""]
 
     # --- few-shot -------------------------------------------------------------------------
     shots = [k for k in next((e.get("few_shot", {}) for e in enc.values() if e.get("few_shot")), {})]

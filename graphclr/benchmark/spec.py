@@ -159,15 +159,17 @@ def _validate(spec: Mapping[str, Any], where: str) -> None:
         raise ValueError(f"{where}: evaluations: unknown field(s) {unknown}; known: {sorted(_EVALUATIONS)}")
 
 
+#: dataset-section keys that hold paths (besides ``*_root``, ``*_path``, ``*_csv``, ``*_dir``, ``*_json``)
+_PATH_KEYS = ("root", "manifest", "graphs", "reports", "backgrounds", "cache")
+
+
 def _resolve_paths(dataset: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative paths in the dataset section are relative to the spec file."""
     out = {}
     for k, v in dataset.items():
         if isinstance(v, dict):
             out[k] = _resolve_paths(v, base)
-        elif isinstance(v, str) and (k in ("root", "manifest", "graphs", "reports", "backgrounds",
-                                          "images", "labels", "metadata", "split", "csv")
-                                     or k.endswith(("_root", "_path", "_csv", "_dir", "_json"))):
+        elif isinstance(v, str) and (k in _PATH_KEYS or k.endswith(("_root", "_path", "_csv", "_dir", "_json"))):
             p = Path(v).expanduser()
             out[k] = str(p if p.is_absolute() else (base / p).resolve())
         else:

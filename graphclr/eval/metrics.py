@@ -379,7 +379,8 @@ def plot_roc_curves(y_true: Array, scores: Mapping[str, Array], labels: Sequence
         ax.set_ylabel("true positive rate", fontsize=8)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.01)
-        ax.legend(fontsize=6, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, loc="lower right")
     for j in range(n, rows * cols):
         axes[j // cols][j % cols].axis("off")
     if title:
