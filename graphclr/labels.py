@@ -32,9 +32,9 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from graphclr.constants import ABSENT, LOCATED_AT, MODIFY, PRESENT, UNCERTAIN
 from graphclr.extract.lexicon import ANATOMY_KIND, OBSERVATION_KIND, Lexicon, Term, default_lexicon

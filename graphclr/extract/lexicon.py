@@ -26,7 +26,7 @@ Examples:
     >>> lex = default_lexicon()
     >>> lex.key("Effusions"), lex.key("apices")
     ('effusion', 'apex')
-    >>> [(s, e, t.kind, t.key) for s, e, t in lex.match(["left", "pleural", "effusions"])]
+    >>> [(s, e, t.kind, t.key) for s, e, t in lex.match(lex.keys(["left", "pleural", "effusions"]))]
     [(0, 1, 'anatomy', 'left'), (1, 2, 'anatomy', 'pleura'), (2, 3, 'observation', 'effusion')]
     >>> lex.refine("normal", {"heart", "size"})
     ('cardiomegaly', True)
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,7 +204,8 @@ class Lexicon:
 
     # --- matching -----------------------------------------------------------------
     def match(self, keys: Sequence[str]) -> list[tuple[int, int, Term]]:
-        """Greedy longest-first matches ``(start, end_exclusive, term)``, left to right."""
+        """Greedy longest-first matches ``(start, end_exclusive, term)``, left to right,
+        over token *keys* (:meth:`keys`), not raw words."""
         out: list[tuple[int, int, Term]] = []
         trie = self._trie
         n = len(keys)
@@ -445,10 +446,3 @@ def _cached(directory: str) -> Lexicon:
 def default_lexicon(directory: str | os.PathLike[str] | None = None) -> Lexicon:
     """The packaged lexicon (or the one in ``directory``), loaded once per process."""
     return _cached(str(Path(directory).resolve()) if directory is not None else str(RESOURCE_DIR))
-
-
-def concept_labels(lexicon: Lexicon, schema: str) -> Mapping[str, tuple[str, ...]]:
-    """``{concept: labels}`` for ``schema`` (``"cxr14"`` or ``"chexpert"``)."""
-    if schema not in ("cxr14", "chexpert"):
-        raise ValueError(f"unknown label schema {schema!r} (expected cxr14 or chexpert)")
-    return {name: getattr(c, schema) for name, c in lexicon.concepts.items()}

@@ -38,7 +38,8 @@ from graphclr.extract.sections import (
 )
 from graphclr.schema import Entity, Relation, ReportGraph
 
-__all__ = ["Extractor", "ExtractionError", "ExtractorConfig", "extract_report", "extract_reports",
+__all__ = ["Extractor", "ExtractionError", "ExtractorConfig", "GraphComponent", "build_pipeline",
+           "spacy_without_torch", "extract_report", "extract_reports",
            "COMPONENT", "EXTRACTOR_NAME"]
 
 log = logging.getLogger(__name__)
