@@ -114,6 +114,11 @@ class Entity:
     id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __reduce__(self):
+        # plain constructor arguments: several times faster than the generic slots
+        # pickling, which matters when data-loader workers send graphs
+        return (Entity, (self.tokens, self.label, self.start_ix, self.end_ix, self.id, self.extra))
+
     @property
     def kind(self) -> str:
         """``"anatomy"`` or ``"observation"``."""
@@ -141,6 +146,9 @@ class Relation:
     head: int
     tail: int
 
+    def __reduce__(self):
+        return (Relation, (self.type, self.head, self.tail))
+
 
 @dataclass(slots=True)
 class ReportGraph:
@@ -164,6 +172,10 @@ class ReportGraph:
     metadata: dict[str, Any] = field(default_factory=dict)
     annotator: str | None = None
     annotator_metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __reduce__(self):
+        return (ReportGraph, (self.id, self.text, self.entities, self.relations, self.metadata,
+                              self.annotator, self.annotator_metadata))
 
     @property
     def tokens(self) -> list[str]:

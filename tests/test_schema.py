@@ -199,3 +199,12 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch) -> None:
         write_radgraph(path, [g])
     assert json.loads(path.read_text()) == {"old": 1}
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_graphs_pickle_to_equal_graphs(radgraph_dir: Path) -> None:
+    import pickle
+
+    graphs = list(read_radgraph(radgraph_dir / "test.json", labeler="all"))
+    back = pickle.loads(pickle.dumps(graphs))
+    assert back == graphs
+    assert back[1].annotator == "labeler_2" and back[1].annotator_metadata == graphs[1].annotator_metadata
