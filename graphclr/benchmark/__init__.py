@@ -7,6 +7,8 @@
 See ``docs/evaluation.md`` and ``docs/tutorials/own_data.md``.
 """
 
+from typing import Any
+
 from graphclr.benchmark.spec import (
     SPEC_FORMAT,
     BenchmarkSpec,
@@ -18,7 +20,7 @@ from graphclr.benchmark.spec import (
 __all__ = ["SPEC_FORMAT", "BenchmarkSpec", "default_spec_path", "load_spec", "parse_set", "run_benchmark"]
 
 
-def __getattr__(name: str):  # the runner imports torch: load it on first use
+def __getattr__(name: str) -> Any:  # the runner imports torch: load it on first use
     if name == "run_benchmark":
         from graphclr.benchmark.runner import run_benchmark
 
