@@ -339,6 +339,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["variants"] = variants
     if args.profile:
         result["profile_top_ops"] = profile_graph(graph_cfg, vocab, batches, targets)
+    import os
+
+    result["env"] = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS",
+                                                   "MKL_NUM_THREADS", "GOMP_SPINCOUNT")}
     result["note"] = ("Timings on a shared machine vary with other jobs; cpu_utilisation below "
                       "the thread count means this process waited for CPU time (and OpenMP "
                       "threads that wait for a descheduled sibling spin).")
