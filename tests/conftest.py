@@ -24,3 +24,18 @@ def fixtures_dir() -> Path:
 @pytest.fixture
 def radgraph_dir() -> Path:
     return FIXTURES / "radgraph"
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test's torch ops on one thread.
+
+    Tiny models on a shared 2-core machine are dominated by OpenMP threads spinning
+    against each other; one thread is many times faster and gives the same results.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

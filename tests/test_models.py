@@ -36,12 +36,8 @@ from graphclr.models.image import ImageEncoder, ImageEncoderCfg
 from graphclr.train.synthetic_pairs import SyntheticPairDataset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny ops on 2 cores: one thread avoids OpenMP spin contention (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

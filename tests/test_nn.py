@@ -34,13 +34,8 @@ from graphclr.schema import Entity, Relation, ReportGraph
 from graphclr.train.synthetic_pairs import synthetic_reports
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny ops on a shared 2-core machine: one thread avoids OpenMP spin contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny ops on 2 cores: one thread avoids OpenMP spin contention (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def mixed_reports() -> list[ReportGraph]:

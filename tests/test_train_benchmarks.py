@@ -24,12 +24,8 @@ def load(name: str):
         sys.path.remove(str(BENCH))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny ops on 2 cores: one thread avoids OpenMP spin contention (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_gpu_check_smoke_runs_on_the_cpu(tmp_path: Path) -> None:
