@@ -125,6 +125,13 @@ def test_minilm_loads_offline_and_matches_sentence_transformers(monkeypatch):
     ours = model.text(model.report_processor(texts))
     ref = SentenceTransformer(str(default_minilm_dir()), device="cpu").encode(texts, convert_to_tensor=True)
     torch.testing.assert_close(torch.nn.functional.normalize(ours, dim=-1), ref, atol=1e-4, rtol=1e-4)
+    # a frozen encoder caches report vectors: a second pass gives the same vectors
+    batch = model.report_processor(texts[::-1] + [REPORTS[4]])
+    assert len(model.text._cache) == 3
+    cached = model.text(batch)
+    torch.testing.assert_close(cached, model.text._encode(batch["input_ids"], batch["attention_mask"]),
+                               atol=1e-5, rtol=1e-5)
+    assert len(model.text._cache) == 4
     # frozen: only the projections and the image tower learn
     trainable = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
     assert "text" not in trainable

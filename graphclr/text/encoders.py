@@ -119,9 +119,13 @@ class MiniLMEncoder(nn.Module):
         model_dir: local Hugging Face model directory.
         freeze: keep the pretrained weights fixed (only the projection learns); a frozen
             encoder also stays in eval mode (no dropout).
+        cache_size: a frozen encoder maps a report to the same vector every time, so it
+            keeps up to this many report vectors (keyed by their token ids) and runs the
+            transformer only on reports it has not seen: pretraining for several epochs
+            then costs one MiniLM pass per report instead of one per step. ``0`` disables.
     """
 
-    def __init__(self, model_dir: str | os.PathLike[str], freeze: bool = True) -> None:
+    def __init__(self, model_dir: str | os.PathLike[str], freeze: bool = True, cache_size: int = 100_000) -> None:
         super().__init__()
         from transformers import AutoModel
 
@@ -129,6 +133,8 @@ class MiniLMEncoder(nn.Module):
         self.freeze = bool(freeze)
         self.model = AutoModel.from_pretrained(self.model_dir, local_files_only=True)
         self.output_dim = int(self.model.config.hidden_size)
+        self.cache_size = int(cache_size) if self.freeze else 0
+        self._cache: dict[bytes, torch.Tensor] = {}
         if self.freeze:
             self.model.requires_grad_(False)
             self.model.eval()
@@ -139,9 +145,29 @@ class MiniLMEncoder(nn.Module):
             self.model.eval()
         return self
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        mask = batch["attention_mask"]
+    def _encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
-            hidden = self.model(input_ids=batch["input_ids"], attention_mask=mask).last_hidden_state
+            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        if not self.cache_size:
+            return self._encode(ids, mask)
+        keys = [row[m.bool()].cpu().numpy().tobytes() for row, m in zip(ids, mask)]
+        todo = [i for i, k in enumerate(keys) if k not in self._cache]
+        if todo:
+            sel = torch.tensor(todo, device=ids.device)
+            width = int(mask[sel].sum(dim=1).max())
+            with torch.no_grad():
+                new = self._encode(ids[sel, :width], mask[sel, :width])
+            for i, vec in zip(todo, new):
+                if len(self._cache) < self.cache_size:
+                    self._cache[keys[i]] = vec.detach()
+                else:
+                    break
+            fresh = dict(zip(todo, new))
+        else:
+            fresh = {}
+        return torch.stack([self._cache[k] if k in self._cache else fresh[i] for i, k in enumerate(keys)])
