@@ -406,9 +406,6 @@ def run_benchmark(spec: BenchmarkSpec, out_dir: str | Path, *, resume: bool = Tr
             is the stage to launch with ``torchrun`` on several GPUs; then evaluate in one
             process with ``resume=True``. Under ``torchrun`` it is required.
     """
-    from graphclr.benchmark.backbones import register_benchmark_backbones
-
-    register_benchmark_backbones()
     threads = spec.get("threads")
     if threads:
         import torch

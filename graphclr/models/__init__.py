@@ -16,6 +16,7 @@ from graphclr.models.backbones import (
     register_backbone,
 )
 from graphclr.models.clip import GraphCLIP
+from graphclr.models.contrastive import ContrastiveModel
 from graphclr.models.config import ModelCfg, deep_merge
 from graphclr.models.factory import (
     CHECKPOINT_FORMAT,
@@ -40,6 +41,7 @@ from graphclr.models.processor import GraphReportProcessor
 from graphclr.nn.encoder import GraphEncoderCfg
 
 __all__ = [
+    "ContrastiveModel",
     "BackboneSpec", "build_backbone", "list_backbones", "load_backbone_weights",
     "register_backbone", "GraphCLIP", "ModelCfg", "deep_merge", "CHECKPOINT_FORMAT",
     "add_model_config", "create_model", "create_model_and_transforms", "get_model_config",

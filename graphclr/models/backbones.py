@@ -1,7 +1,8 @@
 """Image backbones: a registry of torchvision models (and your own), weights from local files only.
 
 Built in: ``resnet18``, ``resnet50``, ``densenet121``, ``vit_b_16`` (torchvision, random
-init) and ``tiny-cnn`` (a three-layer CNN for tests and smoke runs). Each backbone is the
+init), ``tiny-cnn`` (a three-layer CNN for tests and smoke runs) and ``cpu-cnn`` (a small
+position-keeping CNN for CPU benchmarks). Each backbone is the
 torchvision module with its classification head replaced by ``Identity``, so it returns
 pooled features ``[B, num_features]`` and its ``state_dict`` keys are torchvision's.
 
@@ -130,6 +131,42 @@ class TinyCNN(nn.Module):
         return self.body(self.conv1(x))
 
 
+class CPUCNN(nn.Module):
+    r"""A CPU-sized backbone that keeps *where* things are: four stride-2 conv blocks and a
+    flattened 4x4 map.
+
+    .. math::
+        h_k = \mathrm{ReLU}(\mathrm{BN}(\mathrm{Conv}_{3\times3, s=2}(h_{k-1}))),\quad
+        f = \mathrm{ReLU}(W\, \mathrm{vec}(\mathrm{AdaptiveAvgPool}_{4\times4}(h_4)))
+
+    Built for the built-in synthetic benchmark, which pretrains three encoders in minutes
+    on two CPU cores: ResNet-18 costs seconds per 64-image step there, and global average
+    pooling (``tiny-cnn``, the ResNets) discards left versus right. About 3.5 M
+    multiply-adds per 64-px image; 256-d output.
+
+    Examples:
+        >>> CPUCNN()(torch.rand(2, 3, 64, 64)).shape
+        torch.Size([2, 256])
+    """
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 32, 64, 64),
+                 out_dim: int = 256) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_channels
+        for i, w in enumerate(widths):
+            conv = nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False)
+            if i == 0:
+                self.conv1 = conv  # the stem, adapted for grayscale like the others
+            layers += [conv if i else nn.Identity(), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+            c = w
+        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+                                  nn.Linear(c * 16, out_dim), nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.conv1(x))
+
+
 register_backbone("resnet18", _torchvision("resnet18", "fc"), num_features=512, stem="conv1",
                   head_prefixes=("fc.",))
 register_backbone("resnet50", _torchvision("resnet50", "fc"), num_features=2048, stem="conv1",
@@ -139,6 +176,7 @@ register_backbone("densenet121", _torchvision("densenet121", "classifier"), num_
 register_backbone("vit_b_16", _torchvision("vit_b_16", "heads"), num_features=768,
                   stem="conv_proj", head_prefixes=("heads.",))
 register_backbone("tiny-cnn", lambda size: TinyCNN(32), num_features=32, stem="conv1")
+register_backbone("cpu-cnn", lambda size: CPUCNN(in_channels=3), num_features=256, stem="conv1")
 
 
 def _get_module(root: nn.Module, path: str) -> nn.Module:

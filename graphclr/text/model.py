@@ -1,17 +1,9 @@
 """``TextCLIP``: the image-text contrastive baseline, with the same contract as ``GraphCLIP``.
 
-Both models pair one image tower with one report tower and train under the same loop
-(:mod:`graphclr.train`), loss (:class:`graphclr.loss.ClipLoss`), data and budget, so that a
-benchmark compares only what the report side sees: a graph or text.
-
-.. math::
-    u = \\frac{W_I f(x)}{\\lVert W_I f(x) \\rVert},\\quad
-    v = \\frac{W_T g(t)}{\\lVert W_T g(t) \\rVert},\\quad
-    \\text{logits} = e^{\\tau}\\, u v^\\top,\\ e^{\\tau} \\le 100
-
-with bias-free projections :math:`W_I, W_T` into the shared ``embed_dim`` space and a
-learnable temperature initialised at :math:`\\tau = \\log(1/0.07)` (CLIP, and the reference
-implementation).
+Both models derive from :class:`graphclr.models.contrastive.ContrastiveModel` (the maths,
+the temperature, ``encode_image``/``encode_report``/``forward``, LiT locking) and train under
+the same loop (:mod:`graphclr.train`), loss (:class:`graphclr.loss.ClipLoss`), data and
+budget, so that a benchmark compares only what the report side sees: a graph or text.
 """
 
 from __future__ import annotations
@@ -23,14 +15,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphclr.models.contrastive import ContrastiveModel
+
 __all__ = ["TextCLIP"]
 
 
-class TextCLIP(nn.Module):
+class TextCLIP(ContrastiveModel):
     """An image tower and a text tower projected into one space.
 
-    Mirrors :class:`graphclr.models.GraphCLIP` attribute for attribute (``visual``,
-    ``image_proj``, ``logit_scale``, ``scale()``, ``lock_image_tower``, ``cfg``, ``vocab``),
+    Shares :class:`graphclr.models.GraphCLIP`'s base (``visual``, ``image_proj``,
+    ``logit_scale``, ``scale()``, ``lock_image_tower``) and its ``cfg``/``vocab`` attributes,
     so the training loop, checkpoints (:func:`graphclr.models.save_checkpoint`) and the
     evaluation treat both alike.
 
@@ -77,22 +71,10 @@ class TextCLIP(nn.Module):
         self.cfg = cfg
         self.vocab = vocab
         vdim = int(visual_dim if visual_dim is not None else getattr(visual, "output_dim"))
-        tdim = int(getattr(text, "output_dim"))
-        self._embed_dim = int(embed_dim)
-        self.image_proj = nn.Linear(vdim, embed_dim, bias=proj_bias)
-        self.text_proj = nn.Linear(tdim, embed_dim, bias=proj_bias)
-        for proj in (self.image_proj, self.text_proj):
-            nn.init.normal_(proj.weight, std=proj.in_features ** -0.5)
-            if proj.bias is not None:
-                nn.init.zeros_(proj.bias)
-        self.logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)))
-        self.max_log_scale = math.log(max_logit_scale)
+        self._init_heads(vdim, int(getattr(text, "output_dim")), int(embed_dim),
+                         proj_bias=proj_bias, init_logit_scale=init_logit_scale,
+                         max_logit_scale=max_logit_scale)
         self._preprocess_cfg = dict(preprocess_cfg or {})
-
-    # --- the contract -------------------------------------------------------------------
-    @property
-    def embed_dim(self) -> int:
-        return self._embed_dim
 
     @property
     def preprocess_cfg(self) -> dict[str, Any]:
@@ -103,50 +85,7 @@ class TextCLIP(nn.Module):
         """The model config as a dict (what checkpoints store)."""
         return self.cfg.to_dict() if hasattr(self.cfg, "to_dict") else dict(self.cfg or {})
 
-    def encode_image(self, images: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-        x = self.image_proj(self.visual(images))
-        return nn.functional.normalize(x, dim=-1) if normalize else x
-
     def encode_text(self, batch: Any, normalize: bool = False) -> torch.Tensor:
-        x = self.text_proj(self.text(batch))
-        return nn.functional.normalize(x, dim=-1) if normalize else x
-
-    def encode_report(self, batch: Any, normalize: bool = False) -> torch.Tensor:
-        """Same as :meth:`encode_text` (the contract's name for the report tower)."""
-        return self.encode_text(batch, normalize=normalize)
-
-    def scale(self) -> torch.Tensor:
-        """The temperature :math:`e^{\\tau}`, clamped at ``max_logit_scale``."""
-        return self.logit_scale.clamp(max=self.max_log_scale).exp()
-
-    def forward(self, image: torch.Tensor | None = None, report: Any = None) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {"logit_scale": self.scale()}
-        if image is not None:
-            out["image_features"] = self.encode_image(image, normalize=True)
-        if report is not None:
-            feats = self.encode_text(report, normalize=True)
-            out["report_features"] = feats
-            out["text_features"] = feats
-        return out
-
-    def image_parameters(self) -> list[nn.Parameter]:
-        """The image tower's parameters (backbone and projection)."""
-        return list(self.visual.parameters()) + list(self.image_proj.parameters())
-
-    def lock_image_tower(self, unlocked_groups: int = 0, freeze_bn_stats: bool = True) -> None:
-        """Freeze the image backbone (LiT), as ``GraphCLIP.lock_image_tower`` does."""
-        backbone = getattr(self.visual, "backbone", self.visual)
-        children = list(backbone.children()) or [backbone]
-        locked = children[: len(children) - unlocked_groups] if unlocked_groups else children
-        for child in locked:
-            for p in child.parameters():
-                p.requires_grad_(False)
-        self._frozen_bn = [m for c in locked for m in c.modules()
-                           if isinstance(m, nn.modules.batchnorm._BatchNorm)] if freeze_bn_stats else []
-        self.train(self.training)
-
-    def train(self, mode: bool = True) -> TextCLIP:
-        super().train(mode)
-        for m in getattr(self, "_frozen_bn", []):
-            m.eval()
-        return self
+        """``[B, embed_dim]`` text embeddings (the contract's :meth:`encode_report` under the
+        text tower's name)."""
+        return self.encode_report(batch, normalize=normalize)
