@@ -80,3 +80,16 @@ RELATION_IDS: dict[str, int] = {
     **{r + REVERSE_SUFFIX: len(RELATIONS) + i for i, r in enumerate(RELATIONS)},
 }
 NUM_RELATION_IDS = len(RELATION_IDS)
+
+
+# --- label sets ------------------------------------------------------------------------
+#: the 14 CheXpert observations, in the column order of CheXpert's and MIMIC-CXR-JPG's files
+CHEXPERT_LABELS: tuple[str, ...] = (
+    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
+    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
+    "Pleural Other", "Fracture", "Support Devices",
+)
+#: the 6 labels of the IGCL / CheXzero CheXpert evaluation: the 5 CheXpert competition
+#: tasks plus No Finding
+EVAL_LABELS: tuple[str, ...] = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema",
+                                "Pleural Effusion", "No Finding")

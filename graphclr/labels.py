@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from graphclr.constants import ABSENT, LOCATED_AT, MODIFY, PRESENT, UNCERTAIN
+from graphclr.constants import ABSENT, CHEXPERT_LABELS, LOCATED_AT, MODIFY, PRESENT, UNCERTAIN
 from graphclr.extract.lexicon import ANATOMY_KIND, OBSERVATION_KIND, Lexicon, Term, default_lexicon
 from graphclr.schema import ReportGraph
 
@@ -62,12 +62,6 @@ CXR14_LABELS: tuple[str, ...] = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
     "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening",
     "Hernia", "normal",
-)
-#: the 14 CheXpert observations, in the column order of CheXpert's CSV files
-CHEXPERT_LABELS: tuple[str, ...] = (
-    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
-    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
-    "Pleural Other", "Fracture", "Support Devices",
 )
 SCHEMAS: dict[str, tuple[str, ...]] = {"cxr14": CXR14_LABELS, "chexpert": CHEXPERT_LABELS}
 UNCERTAIN_POLICIES: tuple[str, ...] = ("negative", "positive", "keep")

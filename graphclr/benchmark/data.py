@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BenchmarkData", "prepare_data", "dataset_reports", "DATASET_TYPES", "MaterializedDataset",
+__all__ = ["BenchmarkData", "prepare_data", "DATASET_TYPES", "MaterializedDataset",
            "materialize"]
 
 log = logging.getLogger(__name__)
@@ -178,26 +178,6 @@ def prepare_data(section: Mapping[str, Any], out_dir: str | Path, labels: Sequen
                       "n_val": len(data.probe_val) if data.probe_val is not None else 0,
                       "n_test": len(data.test)})
     return data
-
-
-def dataset_reports(dataset: Any, key: str) -> list[Any]:
-    """Every item's report (``"graph"`` or ``"text"``) without decoding images.
-
-    Uses the dataset's report lookup (``_report``, the part of ``__getitem__`` that reads
-    graphs and text), falling back to full items for datasets without one.
-    """
-    out = []
-    lookup = getattr(dataset, "_report", None)
-    for i in range(len(dataset)):
-        if lookup is not None:
-            graph, text = lookup(i)
-            out.append(graph if key == "graph" else text)
-        else:
-            out.append(dataset[i][key])
-    missing = sum(r is None for r in out)
-    if missing:
-        raise ValueError(f"{missing} of {len(out)} pretraining items have no {key!r}")
-    return out
 
 
 class MaterializedDataset:

@@ -33,12 +33,13 @@ import numpy as np
 
 from graphclr.benchmark.spec import BenchmarkSpec, deep_merge, spec_fingerprint
 from graphclr.utils import atomic_write
+from graphclr.constants import EVAL_LABELS
 
 __all__ = ["run_benchmark", "resolve_model_config", "DEFAULT_LABELS"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LABELS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion", "No Finding")
+DEFAULT_LABELS = EVAL_LABELS
 RESULTS_FORMAT = "graphclr-benchmark-results/1"
 
 
@@ -96,7 +97,7 @@ def _encoder_config(spec: Mapping[str, Any], enc: Mapping[str, Any]) -> dict[str
 
 
 def _build_model(cfg: dict[str, Any], data: Any, seed: int) -> Any:
-    from graphclr.benchmark.data import dataset_reports
+    from graphclr.data import dataset_reports
     from graphclr.models import create_model
     from graphclr.utils import seed_everything
 

@@ -72,25 +72,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _graphs_of(dataset: object) -> list:
-    """The report graphs of a dataset, without decoding images where the dataset allows."""
-    graphs = getattr(dataset, "graphs", None)
-    if isinstance(graphs, list):
-        return graphs
-    report = getattr(dataset, "_report", None)
-    out = []
-    for i in range(len(dataset)):  # type: ignore[arg-type]
-        g = report(i)[0] if report is not None else dataset[i].get("graph")  # type: ignore[index]
-        if g is not None:
-            out.append(g)
-    return out
-
-
 def _texts_of(dataset: object) -> list[str]:
-    csv = getattr(dataset, "csv", None)
-    if csv is not None and "text" in getattr(csv, "columns", ()):
-        return [str(t) for t in csv["text"].fillna("")]
-    return [g.text for g in _graphs_of(dataset)]
+    """Report texts for a text model's tokeniser; graph-only datasets give their graphs' text."""
+    from graphclr.data import dataset_reports
+
+    texts = dataset_reports(dataset, "text", skip_missing=True)
+    if len(texts) == len(dataset):  # type: ignore[arg-type]
+        return texts
+    return [g.text for g in dataset_reports(dataset, "graph")]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from graphclr.data import dataset_reports
     from graphclr.graphs import Vocabulary
     from graphclr.models import create_model, deep_merge
     from graphclr.models.factory import resolve_model_config
@@ -145,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     vocab = Vocabulary.load(args.vocab) if args.vocab is not None else None
     kwargs = {}
     if args.pretrained is None and model_type == "graph" and vocab is None:
-        vocab = Vocabulary.from_graphs(_graphs_of(dataset))
+        vocab = Vocabulary.from_graphs(dataset_reports(dataset, "graph", skip_missing=True))
         if info.is_main:
             args.out.mkdir(parents=True, exist_ok=True)
             vocab.save(args.out / "vocab.json")

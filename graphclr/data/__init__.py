@@ -21,6 +21,7 @@ from graphclr.data.base import (
     Skipped,
     SubsetDataset,
     collate_items,
+    dataset_reports,
     map_uncertain,
 )
 from graphclr.data.cache import ImageCache, build_image_cache
@@ -52,7 +53,7 @@ __all__ = [
     "FORMATS", "GrayscaleToTensor", "ImageCache", "ImageFolderDataset", "ImageLoadError",
     "LABEL_FRACTIONS", "LABEL_UNCERTAIN_POLICIES", "MIMICCXRDataset", "ManifestDataset",
     "OpenIDataset", "Skipped", "SubsetDataset", "build_image_cache", "check_dataset",
-    "collate_items", "default_transform", "k_shot_indices", "k_shot_subset",
+    "collate_items", "dataset_reports", "default_transform", "k_shot_indices", "k_shot_subset",
     "label_fraction_indices", "label_fraction_subset", "load_image", "map_uncertain",
     "patient_split_indices", "probe_image", "resize_square",
 ]

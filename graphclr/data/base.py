@@ -43,7 +43,7 @@ from torch.utils.data import Dataset
 
 from graphclr.data.images import ImageLoadError, default_transform, load_image
 
-__all__ = ["CXRDataset", "Skipped", "SubsetDataset", "collate_items", "LABEL_UNCERTAIN_POLICIES",
+__all__ = ["CXRDataset", "dataset_reports", "Skipped", "SubsetDataset", "collate_items", "LABEL_UNCERTAIN_POLICIES",
            "map_uncertain"]
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class CXRDataset(Dataset):
                 return img
         return load_image(self.image_path(idx), decode_size=self.decode_size)
 
-    def _report(self, idx: int) -> tuple[Any, str | None]:
+    def report(self, idx: int) -> tuple[Any, str | None]:
         """``(ReportGraph or None, text or None)`` of item ``idx``; overridden by datasets with reports."""
         return None, None
 
@@ -171,7 +171,7 @@ class CXRDataset(Dataset):
         item: dict[str, Any] = {"idx": int(idx), "id": str(row["id"]), "path": str(self.image_path(idx))}
         if "patient_id" in self.csv.columns and pd.notna(row["patient_id"]):
             item["patient_id"] = str(row["patient_id"])
-        graph, text = self._report(idx)
+        graph, text = self.report(idx)
         if graph is not None:
             item["graph"] = graph
         if text is not None:
@@ -303,4 +303,32 @@ def collate_items(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             out[key] = torch.tensor(values, dtype=torch.long)
         else:
             out[key] = values
+    return out
+
+
+def dataset_reports(dataset: Any, key: str = "graph", *, skip_missing: bool = False) -> list[Any]:
+    """Every item's report (``key`` = ``"graph"`` or ``"text"``) without decoding images.
+
+    Uses the dataset's ``report(idx)`` lookup (every graphclr dataset has one); any other
+    dataset is read item by item. Used to build vocabularies and text baselines' tokenisers
+    from the pretraining data.
+
+    Args:
+        skip_missing: leave out items without that report instead of raising.
+    """
+    if key not in ("graph", "text"):
+        raise ValueError(f"key must be 'graph' or 'text', got {key!r}")
+    lookup = getattr(dataset, "report", None)
+    out = []
+    for i in range(len(dataset)):
+        if lookup is not None:
+            graph, text = lookup(i)
+            value = graph if key == "graph" else text
+        else:
+            value = dataset[i].get(key)
+        if value is None:
+            if skip_missing:
+                continue
+            raise ValueError(f"item {i} of the dataset has no {key!r}")
+        out.append(value)
     return out

@@ -8,18 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from graphclr.constants import CHEXPERT_LABELS, EVAL_LABELS
+
 __all__ = ["CHEXPERT_LABELS", "EVAL_LABELS", "BadLabel", "parse_label_columns"]
-
-#: the 14 CheXpert observations, in the column order of CheXpert's and MIMIC-CXR-JPG's files
-CHEXPERT_LABELS: tuple[str, ...] = (
-    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
-    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
-    "Pleural Other", "Fracture", "Support Devices",
-)
-
-#: the 6 labels of the IGCL / CheXzero CheXpert evaluation (5 competition tasks + No Finding)
-EVAL_LABELS: tuple[str, ...] = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema",
-                                "Pleural Effusion", "No Finding")
 
 _ALLOWED = (1.0, 0.0, -1.0)
 

@@ -160,7 +160,7 @@ class ManifestDataset(CXRDataset):
         p = Path(str(self.csv["path"].iat[idx]))
         return p if p.is_absolute() else self.root / p
 
-    def _report(self, idx: int) -> tuple[Any, str | None]:
+    def report(self, idx: int) -> tuple[Any, str | None]:
         row = self.csv.iloc[idx]
         text = row["text"] if "text" in self.csv.columns and pd.notna(row["text"]) else None
         graph: ReportGraph | None = None

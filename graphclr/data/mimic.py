@@ -199,7 +199,7 @@ class MIMICCXRDataset(CXRDataset):
         self.csv = meta
         self._finish()
 
-    def _report(self, idx: int) -> tuple[Any, str | None]:
+    def report(self, idx: int) -> tuple[Any, str | None]:
         if self.graphs is None:
             return None, None
         graph = self.graphs.get(str(self.csv["graph_key"].iat[idx]))

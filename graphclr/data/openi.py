@@ -188,7 +188,7 @@ class OpenIDataset(CXRDataset):
         self.csv = frame
         self._finish()
 
-    def _report(self, idx: int) -> tuple[Any, str | None]:
+    def report(self, idx: int) -> tuple[Any, str | None]:
         rid = str(self.csv["report_id"].iat[idx])
         text = self.reports[rid].text
         if self.graphs is None:

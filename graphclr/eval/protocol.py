@@ -20,6 +20,7 @@ import numpy as np
 from graphclr.eval.features import FeatureSet
 from graphclr.eval.metrics import evaluate_scores
 from graphclr.eval.probe import ProbeConfig, probe_scores, train_linear_probe
+from graphclr.constants import EVAL_LABELS
 
 __all__ = ["DEFAULT_LABELS", "patients_of", "fraction_subset", "fraction_key", "k_shot_subset_indices",
            "linear_probe_eval", "few_shot_eval", "zero_shot_eval", "laterality_task"]
@@ -27,8 +28,7 @@ __all__ = ["DEFAULT_LABELS", "patients_of", "fraction_subset", "fraction_key", "
 log = logging.getLogger(__name__)
 
 #: CheXpert's 5 competition labels + No Finding (the IGCL/CheXzero evaluation labels)
-DEFAULT_LABELS: tuple[str, ...] = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema",
-                                   "Pleural Effusion", "No Finding")
+DEFAULT_LABELS: tuple[str, ...] = EVAL_LABELS
 
 
 def patients_of(fs: FeatureSet) -> np.ndarray:

@@ -34,6 +34,7 @@ import numpy as np
 
 from graphclr.schema import ReportGraph
 from graphclr.synth.findings import Finding, findings_from_graph, merge_findings
+from graphclr.constants import EVAL_LABELS
 
 __all__ = ["Patient", "DrawnFinding", "SyntheticCase", "Renderer", "plan_case", "render_case",
            "LABEL_COLUMNS", "EVAL_LABEL_COLUMNS", "LATERALITY_COLUMNS", "DEFAULT_UNCERTAIN_PROB"]
@@ -41,8 +42,7 @@ __all__ = ["Patient", "DrawnFinding", "SyntheticCase", "Renderer", "plan_case", 
 #: probability that a finding the graph marks uncertain is drawn
 DEFAULT_UNCERTAIN_PROB = 0.5
 #: the 6 labels of the CheXpert evaluation, in the IGCL order
-EVAL_LABEL_COLUMNS: tuple[str, ...] = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema",
-                                       "Pleural Effusion", "No Finding")
+EVAL_LABEL_COLUMNS: tuple[str, ...] = EVAL_LABELS
 #: side-specific labels (the patient's side)
 LATERALITY_COLUMNS: tuple[str, ...] = ("Effusion_Left", "Effusion_Right", "Pneumothorax_Left",
                                        "Pneumothorax_Right", "Opacity_Left", "Opacity_Right")

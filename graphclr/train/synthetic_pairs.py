@@ -290,6 +290,11 @@ class SyntheticPairDataset:
         rng = np.random.default_rng([self.seed, idx])
         return _render(self._sentences[idx], self.image_size, rng)
 
+    def report(self, idx: int) -> tuple[ReportGraph, str]:
+        """``(graph, text)`` of item ``idx`` without rendering its image (the dataset contract)."""
+        g = self.graphs[idx]
+        return g, g.text
+
     def __getitem__(self, idx: int) -> dict[str, Any]:
         if not 0 <= idx < len(self):
             raise IndexError(idx)
