@@ -15,36 +15,31 @@ from typing import IO, Any
 __all__ = ["atomic_write", "atomic_path", "paused_gc", "seed_everything", "env_report"]
 
 
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path`` and rename it over ``path`` on success.
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file (0o666 less the umask).
 
-    A crash or exception leaves any previous ``path`` untouched, so long jobs never
-    leave a half-written checkpoint, graph store or result file behind.
+    Temporary files from ``mkstemp`` are 0o600; results, plots and checkpoints renamed from
+    them should be as readable as any other file the user writes.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    if "b" not in mode:
-        open_kwargs.setdefault("encoding", "utf-8")
     try:
-        with open(tmp, mode, **open_kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc: read the umask the only portable way, and restore it
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
 
-    For writers that insist on a file name (``dgl.save_graphs``, ``torch.save``).
+    A crash or exception leaves any previous ``path`` untouched and no temporary file
+    behind, so long jobs never leave a half-written checkpoint, store or result. For
+    writers that insist on a file name (``dgl.save_graphs``, ``torch.save``, ``savefig``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,11 +47,24 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a file that appears at ``path`` only once it is completely written
+    (see :func:`atomic_path`)."""
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
+    with atomic_path(path) as tmp, open(tmp, mode, **open_kwargs) as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 @contextlib.contextmanager

@@ -208,3 +208,17 @@ def test_graphs_pickle_to_equal_graphs(radgraph_dir: Path) -> None:
     back = pickle.loads(pickle.dumps(graphs))
     assert back == graphs
     assert back[1].annotator == "labeler_2" and back[1].annotator_metadata == graphs[1].annotator_metadata
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+
+    from graphclr.utils import atomic_write
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    with atomic_write(tmp_path / "r.json") as fh:
+        fh.write("{}")
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o666 & ~mask
