@@ -61,7 +61,7 @@ from graphclr.constants import (
     REVERSE_SUFFIX,
     SUGGESTIVE_OF,
 )
-from graphclr.graphs.vocab import Vocabulary
+from graphclr.graphs.vocab import Vocabulary, normalize_token
 from graphclr.schema import ReportGraph
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,6 +84,8 @@ __all__ = [
 ]
 
 _KIND_ID = {k: i for i, k in enumerate(NODE_TYPES)}
+#: entity label -> (kind id, certainty id)
+_LABEL_IDS = {label: (_KIND_ID[k], CERTAINTY_ID[c]) for label, (k, c) in LABEL_TO_KIND_CERTAINTY.items()}
 _REL_ID = {r: i for i, r in enumerate(RELATIONS)}
 _NCERT = len(CERTAINTY_ID)
 
@@ -186,24 +188,29 @@ def encode_report(graph: ReportGraph, vocab: Vocabulary | None = None, *,
     n = len(graph.entities)
     kinds: list[int] = []
     certs: list[int] = []
-    tokens = np.zeros((n, max_tokens), dtype=np.int64)
+    flat_tokens: list[int] = []
     num_tokens: list[int] = []
+    pad = [0] * max_tokens
+    stoi = vocab.stoi if vocab is not None else None
     unk = Vocabulary.unk_id
-    for i, ent in enumerate(graph.entities):
-        k, c = LABEL_TO_KIND_CERTAINTY[ent.label]
-        kinds.append(_KIND_ID[k])
-        certs.append(CERTAINTY_ID[c])
-        words = ent.tokens.split()[:max_tokens] or ["<unk>"]
-        ids = vocab.lookup(words) if vocab is not None else [unk] * len(words)
-        tokens[i, : len(ids)] = ids
+    for ent in graph.entities:
+        k, c = _LABEL_IDS[ent.label]
+        kinds.append(k)
+        certs.append(c)
+        words = ent.tokens.split()[:max_tokens]
+        if stoi is None:
+            ids = [unk] * (len(words) or 1)
+        else:
+            ids = [stoi.get(normalize_token(w), unk) for w in words] or [unk]
+        flat_tokens += ids
+        flat_tokens += pad[len(ids):]
         num_tokens.append(len(ids))
     src: list[int] = []
     dst: list[int] = []
     etype: list[int] = []
     off = 0
     for rel in graph.relations:
-        key = (_REL_ID[rel.type], kinds[rel.head], kinds[rel.tail])
-        pair = _PAIR_ETYPES.get(key)
+        pair = _PAIR_ETYPES.get((_REL_ID[rel.type], kinds[rel.head], kinds[rel.tail]))
         if pair is None:
             off += 1
             continue
@@ -212,7 +219,8 @@ def encode_report(graph: ReportGraph, vocab: Vocabulary | None = None, *,
         etype.append(pair[0])
     comp, ncomp = connected_components(n, src, dst)
     i64 = np.int64
-    return GraphArrays(np.array(kinds, dtype=i64), np.array(certs, dtype=i64), tokens,
+    return GraphArrays(np.array(kinds, dtype=i64), np.array(certs, dtype=i64),
+                       np.array(flat_tokens, dtype=i64).reshape(n, max_tokens),
                        np.array(num_tokens, dtype=i64), np.array(src, dtype=i64),
                        np.array(dst, dtype=i64), np.array(etype, dtype=i64),
                        np.array(comp, dtype=i64), ncomp, off)
