@@ -75,6 +75,23 @@ ZONES: tuple[str, ...] = ("upper", "middle", "lower")
 GRAMMAR_CLASSES: tuple[str, ...] = ("det", "prep", "cop", "conj", "or", "adv")
 
 
+
+def longest_term(node: Any, keys: Sequence[str], start: int, limit: int) -> tuple[Term | None, int]:
+    """The longest term that starts at ``keys[start]`` (whose trie node is ``node``) and ends
+    by ``limit``: ``(term or None, end_exclusive)``. The one trie walk of every matcher."""
+    best, end = node[0], start + 1
+    children = node[1]
+    j = start + 1
+    while children and j < limit:
+        node = children.get(keys[j])
+        if node is None:
+            break
+        j += 1
+        if node[0] is not None:
+            best, end = node[0], j
+        children = node[1]
+    return best, end
+
 class LexiconError(ValueError):
     """A malformed lexicon file; the message names the file and line."""
 
@@ -215,17 +232,7 @@ class Lexicon:
             if node is None:
                 i += 1
                 continue
-            best, end = node[0], i + 1
-            j = i + 1
-            children = node[1]
-            while children and j < n:
-                node = children.get(keys[j])
-                if node is None:
-                    break
-                j += 1
-                if node[0] is not None:
-                    best, end = node[0], j
-                children = node[1]
+            best, end = longest_term(node, keys, i, n)
             if best is None:
                 i += 1
                 continue

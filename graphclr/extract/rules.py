@@ -80,7 +80,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 
 from graphclr.constants import LOCATED_AT, MODIFY, SUGGESTIVE_OF
-from graphclr.extract.lexicon import ANATOMY_KIND, TRIGGER_KIND, Lexicon, Term
+from graphclr.extract.lexicon import ANATOMY_KIND, TRIGGER_KIND, Lexicon, Term, longest_term
 
 __all__ = ["graph_parts", "SENTENCE_END", "MAX_GAP"]
 
@@ -179,8 +179,8 @@ def graph_parts(words: Sequence[str], breaks: Sequence[int], lexicon: Lexicon,
     # runs per paragraph so that no term spans a break
     starts = sorted({i + 1 for i, k in enumerate(keys) if k in SENTENCE_END} | set(breaks))
     mentions: list[_Mention] = []
-    # greedy longest-first lexicon matches (Lexicon.match, inlined: this is the hot loop);
-    # no term spans a paragraph break
+    # greedy longest-first lexicon matches (as Lexicon.match, but no term spans a paragraph
+    # break)
     trie = lexicon._trie
     flag_cache = lexicon._flag_cache
     nodes = [trie.get(k) for k in keys]
@@ -194,18 +194,7 @@ def graph_parts(words: Sequence[str], breaks: Sequence[int], lexicon: Lexicon,
         while i >= para_end[p]:
             p += 1
         limit = para_end[p]
-        node = nodes[i]
-        best, end = node[0], i + 1  # type: ignore[index]
-        children = node[1]  # type: ignore[index]
-        j = i + 1
-        while children and j < limit:
-            node = children.get(keys[j])
-            if node is None:
-                break
-            j += 1
-            if node[0] is not None:
-                best, end = node[0], j
-            children = node[1]
+        best, end = longest_term(nodes[i], keys, i, limit)
         if best is None:
             continue
         free = end
