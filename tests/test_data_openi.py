@@ -89,9 +89,8 @@ def test_views_from_the_dicom_table_and_labels_by_report(tmp_path: Path) -> None
     assert all(v != v for v in rows["CXR3"])  # not in the label table: NaN
 
 
-def test_real_archive_reads_when_torchxrayvision_is_installed(tmp_path: Path) -> None:
+def test_real_archive_pairs_report_ids_with_image_ids(tmp_path: Path) -> None:
     """The shipped archive's image ids are what NLMCXR_png names its files (no images here)."""
-    pytest.importorskip("torchxrayvision")  # an optional extra: graphclr[openi]
     from graphclr.sources import read_openi
 
     reports = list(read_openi())

@@ -12,9 +12,6 @@ import torch
 from graphclr.nn.text_spans import SpanEmbedder, default_text_model_dir
 from graphclr.schema import Entity, Relation, ReportGraph
 
-pytest.importorskip("transformers")
-
-
 # tiny ops on 2 cores: one thread avoids OpenMP spin contention (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("one_thread")
 

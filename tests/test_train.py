@@ -194,7 +194,6 @@ def test_outputs_logs_and_checkpoints(tmp_path, data, vocab) -> None:
 
 
 def test_loop_trains_text_models_too(tmp_path, data) -> None:
-    pytest.importorskip("graphclr.text")
     from graphclr.models import get_model_config
 
     seed_everything(0)
