@@ -61,7 +61,7 @@ from graphclr.constants import (
     REVERSE_SUFFIX,
     SUGGESTIVE_OF,
 )
-from graphclr.graphs.vocab import Vocabulary, normalize_token
+from graphclr.graphs.vocab import Vocabulary
 from graphclr.schema import ReportGraph
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -185,38 +185,16 @@ def encode_report(graph: ReportGraph, vocab: Vocabulary | None = None, *,
         max_tokens: tokens kept per entity (the first ``max_tokens``); RadGraph entities
             are nearly always one to three tokens.
     """
-    n = len(graph.entities)
     kinds: list[int] = []
     certs: list[int] = []
     flat_tokens: list[int] = []
     num_tokens: list[int] = []
-    pad = [0] * max_tokens
-    stoi = vocab.stoi if vocab is not None else None
-    unk = Vocabulary.unk_id
-    for ent in graph.entities:
-        k, c = _LABEL_IDS[ent.label]
-        kinds.append(k)
-        certs.append(c)
-        words = ent.tokens.split()[:max_tokens]
-        if stoi is None:
-            ids = [unk] * (len(words) or 1)
-        else:
-            ids = [stoi.get(normalize_token(w), unk) for w in words] or [unk]
-        flat_tokens += ids
-        flat_tokens += pad[len(ids):]
-        num_tokens.append(len(ids))
     src: list[int] = []
     dst: list[int] = []
     etype: list[int] = []
-    off = 0
-    for rel in graph.relations:
-        pair = _PAIR_ETYPES.get((_REL_ID[rel.type], kinds[rel.head], kinds[rel.tail]))
-        if pair is None:
-            off += 1
-            continue
-        src.append(rel.head)
-        dst.append(rel.tail)
-        etype.append(pair[0])
+    off = _append_report(graph, vocab, max_tokens, kinds, certs, flat_tokens, num_tokens,
+                         src, dst, etype)
+    n = len(kinds)
     comp, ncomp = connected_components(n, src, dst)
     i64 = np.int64
     return GraphArrays(np.array(kinds, dtype=i64), np.array(certs, dtype=i64),
@@ -224,6 +202,134 @@ def encode_report(graph: ReportGraph, vocab: Vocabulary | None = None, *,
                        np.array(num_tokens, dtype=i64), np.array(src, dtype=i64),
                        np.array(dst, dtype=i64), np.array(etype, dtype=i64),
                        np.array(comp, dtype=i64), ncomp, off)
+
+
+def _append_report(graph: ReportGraph, vocab: Vocabulary | None, max_tokens: int,
+                   kinds: list[int], certs: list[int], flat_tokens: list[int],
+                   num_tokens: list[int], src: list[int], dst: list[int], etype: list[int],
+                   memo: dict[tuple[str, str], tuple[int, int, list[int], int]] | None = None) -> int:
+    """Append one report's entities and in-schema relations to flat lists (entity indices
+    shifted by the entities already there); return the number of off-schema relations
+    left out.
+
+    ``memo`` caches each distinct (label, text) entity's encoding: within a batch the same
+    entities ("heart", "clear", "lungs", ...) recur many times.
+    """
+    memo = {} if memo is None else memo
+    add_kind, add_cert, add_count = kinds.append, certs.append, num_tokens.append
+    first = len(kinds)
+    for ent in graph.entities:  # the hot loop of batching: locals only
+        key = (ent.label, ent.tokens)
+        enc = memo.get(key)
+        if enc is None:
+            enc = memo[key] = _encode_entity(ent.label, ent.tokens, vocab, max_tokens)
+        add_kind(enc[0])
+        add_cert(enc[1])
+        flat_tokens += enc[2]
+        add_count(enc[3])
+    off = 0
+    for rel in graph.relations:
+        pair = _PAIR_ETYPES.get((_REL_ID[rel.type], kinds[first + rel.head], kinds[first + rel.tail]))
+        if pair is None:
+            off += 1
+            continue
+        src.append(first + rel.head)
+        dst.append(first + rel.tail)
+        etype.append(pair[0])
+    return off
+
+
+def _encode_entity(label: str, text: str, vocab: Vocabulary | None,
+                   max_tokens: int) -> tuple[int, int, list[int], int]:
+    """(kind id, certainty id, token ids padded to ``max_tokens``, number of real ids)."""
+    k, c = _LABEL_IDS[label]
+    words = text.split()[:max_tokens]
+    if vocab is None:
+        ids = [Vocabulary.unk_id] * (len(words) or 1)
+    else:
+        ids = vocab.lookup(words) or [Vocabulary.unk_id]
+    return k, c, ids + [0] * (max_tokens - len(ids)), len(ids)
+
+
+class _Batch(NamedTuple):
+    """Many reports' arrays, concatenated (entity indices global to the batch)."""
+
+    sizes: np.ndarray        # entities per report
+    n_rel: np.ndarray        # in-schema relations per report
+    kind: np.ndarray
+    certainty: np.ndarray
+    tokens: np.ndarray
+    num_tokens: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    etype: np.ndarray
+    component: np.ndarray    # local to each report
+
+
+def _batch_from_reports(graphs: Sequence[ReportGraph], vocab: Vocabulary | None,
+                        max_tokens: int) -> _Batch:
+    """Encode a batch in one pass: flat lists for every report, and the components of the
+    whole batch found at once by SciPy (components never cross reports, and SciPy numbers
+    them by lowest node, as :func:`connected_components` does)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as sp_components
+
+    kinds: list[int] = []
+    certs: list[int] = []
+    flat_tokens: list[int] = []
+    num_tokens: list[int] = []
+    src: list[int] = []
+    dst: list[int] = []
+    etype: list[int] = []
+    sizes, n_rel = [], []
+    memo: dict[tuple[str, str], tuple[int, int, list[int], int]] = {}
+    for g in graphs:
+        before_e, before_r = len(kinds), len(src)
+        _append_report(g, vocab, max_tokens, kinds, certs, flat_tokens, num_tokens,
+                       src, dst, etype, memo)
+        sizes.append(len(kinds) - before_e)
+        n_rel.append(len(src) - before_r)
+    i64 = np.int64
+    n = len(kinds)
+    src_a, dst_a = np.array(src, dtype=i64), np.array(dst, dtype=i64)
+    sizes_a = np.array(sizes, dtype=i64)
+    if n:
+        adj = coo_matrix((np.ones(src_a.shape[0], dtype=np.int8), (src_a, dst_a)), shape=(n, n))
+        _, labels = sp_components(adj, directed=False)
+        labels = labels.astype(i64)
+        starts = np.zeros(len(sizes), dtype=i64)
+        np.cumsum(sizes_a[:-1], out=starts[1:])
+        nonempty = sizes_a > 0
+        first_label = np.zeros(len(sizes), dtype=i64)
+        first_label[nonempty] = labels[starts[nonempty]]
+        component = labels - np.repeat(first_label, sizes_a)
+    else:
+        component = np.zeros(0, dtype=i64)
+    return _Batch(sizes_a, np.array(n_rel, dtype=i64), np.array(kinds, dtype=i64),
+                  np.array(certs, dtype=i64), np.array(flat_tokens, dtype=i64).reshape(n, max_tokens),
+                  np.array(num_tokens, dtype=i64), src_a, dst_a, np.array(etype, dtype=i64), component)
+
+
+def _batch_from_arrays(arrays: Sequence[GraphArrays]) -> _Batch:
+    sizes = np.fromiter((a.kind.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
+    ent_start = np.zeros(len(arrays), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=ent_start[1:])
+    kind = np.concatenate([a.kind for a in arrays])
+    width = max(a.tokens.shape[1] for a in arrays)
+    if all(a.tokens.shape[1] == width for a in arrays):
+        tokens = np.concatenate([a.tokens for a in arrays])
+    else:
+        tokens = np.zeros((kind.shape[0], width), dtype=np.int64)
+        for a, start in zip(arrays, ent_start.tolist()):
+            tokens[start: start + a.tokens.shape[0], : a.tokens.shape[1]] = a.tokens
+    n_rel = np.fromiter((a.src.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
+    rel_offset = np.repeat(ent_start, n_rel)
+    return _Batch(sizes, n_rel, kind, np.concatenate([a.certainty for a in arrays]), tokens,
+                  np.concatenate([a.num_tokens for a in arrays]),
+                  np.concatenate([a.src for a in arrays]) + rel_offset,
+                  np.concatenate([a.dst for a in arrays]) + rel_offset,
+                  np.concatenate([a.etype for a in arrays]),
+                  np.concatenate([a.component for a in arrays]))
 
 
 def _as_arrays(graph: ReportGraph | GraphArrays, vocab: Vocabulary | None,
@@ -416,31 +522,20 @@ def batch_graphs(graphs: Sequence[ReportGraph | GraphArrays], vocab: Vocabulary 
     """
     import torch
 
-    arrays = [_as_arrays(g, vocab, max_tokens) for g in graphs]
-    bsz = len(arrays)
+    bsz = len(graphs)
     if bsz == 0:
         raise ValueError("batch_graphs needs at least one graph")
-    sizes = np.fromiter((a.kind.shape[0] for a in arrays), dtype=np.int64, count=bsz)
+    if all(isinstance(g, ReportGraph) for g in graphs):
+        b = _batch_from_reports(graphs, vocab, max_tokens)  # type: ignore[arg-type]
+    else:
+        b = _batch_from_arrays([_as_arrays(g, vocab, max_tokens) for g in graphs])
+    sizes, n_rel, kind, etype = b.sizes, b.n_rel, b.kind, b.etype
     ent_start = np.zeros(bsz, dtype=np.int64)
     np.cumsum(sizes[:-1], out=ent_start[1:])
-    kind = np.concatenate([a.kind for a in arrays])
-    width = max(a.tokens.shape[1] for a in arrays)
-    if all(a.tokens.shape[1] == width for a in arrays):
-        tokens = np.concatenate([a.tokens for a in arrays])
-    else:
-        tokens = np.zeros((kind.shape[0], width), dtype=np.int64)
-        for a, start in zip(arrays, ent_start.tolist()):
-            tokens[start: start + a.tokens.shape[0], : a.tokens.shape[1]] = a.tokens
     entity_index = np.arange(kind.shape[0], dtype=np.int64) - np.repeat(ent_start, sizes)
-    counts, node_data, local = _split_by_type(
-        kind, np.concatenate([a.certainty for a in arrays]), tokens,
-        np.concatenate([a.num_tokens for a in arrays]),
-        np.concatenate([a.component for a in arrays]), entity_index)
-    n_rel = np.fromiter((a.src.shape[0] for a in arrays), dtype=np.int64, count=bsz)
-    rel_offset = np.repeat(ent_start, n_rel)
-    src = np.concatenate([a.src for a in arrays]) + rel_offset
-    dst = np.concatenate([a.dst for a in arrays]) + rel_offset
-    etype = np.concatenate([a.etype for a in arrays])
+    counts, node_data, local = _split_by_type(kind, b.certainty, b.tokens, b.num_tokens,
+                                              b.component, entity_index)
+    src, dst = b.src, b.dst
     g = _factory().make(counts, _edges_by_type(local, src, dst, etype), node_data)
 
     graph_of_node = np.repeat(np.arange(bsz), sizes)
