@@ -43,7 +43,7 @@ from common import record  # noqa: E402
 
 
 def load_reports(source: str, n: int) -> tuple[list, str]:
-    from graphclr.train.synthetic_pairs import synthetic_reports
+    from graphclr.synth.pairs import synthetic_reports
 
     if source == "auto":
         try:
@@ -51,17 +51,17 @@ def load_reports(source: str, n: int) -> tuple[list, str]:
         except (ImportError, FileNotFoundError, OSError):
             source = "synthetic"
     if source == "openi":
-        from graphclr.extract import extract_reports
-        from graphclr.sources import read_openi
+        from graphclr.reports.extract import extract_reports
+        from graphclr.reports.readers import read_openi
 
         items = []
         for rep in read_openi():
             items.append((rep.id, rep.text))
             if len(items) >= n:
                 break
-        return list(extract_reports(items)), "Open-i reports (torchxrayvision archive) through graphclr.extract"
+        return list(extract_reports(items)), "Open-i reports (torchxrayvision archive) through graphclr.reports.extract"
     return (synthetic_reports(n, seed=1, sentences=(7, 11)),
-            "seeded synthetic report generator (graphclr.train.synthetic_pairs, 7-11 sentences)")
+            "seeded synthetic report generator (graphclr.synth.pairs, 7-11 sentences)")
 
 
 class Timer:

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from graphclr.loss import ClipLoss
     from graphclr.models import create_model
     from graphclr.models.processor import GraphReportProcessor
-    from graphclr.train.synthetic_pairs import synthetic_reports
+    from graphclr.synth.pairs import synthetic_reports
 
     device = torch.device(args.device or "cuda")
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -31,7 +31,7 @@ from common import record, time_call  # noqa: E402
 
 def generated_reports(n: int, seed: int = 0):
     """RadGraph-like graphs: findings located at lateralised anatomy, with modifiers."""
-    from graphclr.schema import Entity, Relation, ReportGraph
+    from graphclr.reports.schema import Entity, Relation, ReportGraph
 
     rng = random.Random(seed)
     out = []
@@ -59,8 +59,8 @@ def generated_reports(n: int, seed: int = 0):
 
 def openi_reports(n: int):
     try:
-        from graphclr.extract import extract_reports
-        from graphclr.sources import read_openi
+        from graphclr.reports.extract import extract_reports
+        from graphclr.reports.readers import read_openi
     except ImportError:
         return None
     try:

@@ -94,7 +94,7 @@ def best_rate(fn: Callable[[], int], n_items: int, repeats: int) -> dict[str, fl
 def quality(reports: list[Any], graphs: list[Any], gold_path: Path) -> dict[str, Any] | None:
     import pandas as pd
 
-    from graphclr.labels import CXR14_LABELS, label_graphs
+    from graphclr.reports.labels import CXR14_LABELS, label_graphs
 
     if not gold_path.is_file():
         print(f"NOTE: gold labels not found at {gold_path} (../shared is absent on this "
@@ -120,7 +120,7 @@ def quality(reports: list[Any], graphs: list[Any], gold_path: Path) -> dict[str,
                                             ("labels_scored", "micro_f1", "macro_f1")}
         out[f"uncertain_{policy}"] = block
     # the same with alternatives ("A or B") marked uncertain, RadGraph's habit
-    from graphclr.extract import Extractor
+    from graphclr.reports.extract import Extractor
 
     alt = label_graphs(Extractor(alternatives_uncertain=True).pipe(reports), "cxr14", "negative")
     alt = alt.set_index("id")
@@ -134,8 +134,8 @@ def quality(reports: list[Any], graphs: list[Any], gold_path: Path) -> dict[str,
 
 
 def throughput(reports: list[Any], repeats: int, mp_copies: int) -> dict[str, Any]:
-    from graphclr.extract import Extractor
-    from graphclr.labels import label_graph
+    from graphclr.reports.extract import Extractor
+    from graphclr.reports.labels import label_graph
 
     ex = Extractor()
     graphs = list(ex.pipe(reports))  # warm: vocab, caches, lexicon
@@ -186,7 +186,7 @@ def throughput(reports: list[Any], repeats: int, mp_copies: int) -> dict[str, An
 def show_errors(reports: list[Any], graphs: list[Any], gold_path: Path, label: str, kind: str) -> None:
     import pandas as pd
 
-    from graphclr.labels import CXR14_LABELS, findings, label_graph
+    from graphclr.reports.labels import CXR14_LABELS, findings, label_graph
 
     if label not in CXR14_LABELS:
         raise SystemExit(f"--errors: unknown label {label!r}")
@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "openi_labels.json")
     args = ap.parse_args(argv)
 
-    from graphclr.extract import Extractor
-    from graphclr.sources import read_openi
+    from graphclr.reports.extract import Extractor
+    from graphclr.reports.readers import read_openi
 
     reports = list(read_openi(args.archive))
     graphs = list(Extractor().pipe(reports))

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
 
-    from graphclr.schema import ReportGraph
+    from graphclr.reports.schema import ReportGraph
     from graphclr.synth import Renderer, build_synthetic_benchmark, plan_case
     from graphclr.synth.render import save_png
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{size:4d} px: render {rows[-1]['render_ms']:.2f} ms/image, "
                   f"+PNG {rows[-1]['render_png_ms']:.2f} ms/image", flush=True)
         # end to end, with graphs built by hand (no extractor in the timing)
-        from graphclr.schema import Entity, Relation
+        from graphclr.reports.schema import Entity, Relation
 
         graphs = [
             ReportGraph("CXR1", "small left pleural effusion", [Entity("small", "OBS-DP", 0, 0),

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from graphclr.benchmark import default_spec_path, load_spec, parse_set
-from graphclr.benchmark.report import format_ci, markdown_report
+from graphclr.runner import default_spec_path, load_spec, parse_set
+from graphclr.runner.report import format_ci, markdown_report
 
 
 def _spec_file(tmp_path, **changes):

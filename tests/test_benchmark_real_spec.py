@@ -13,7 +13,7 @@ SPEC = Path(__file__).resolve().parent.parent / "benchmarks" / "specs" / "igcl_c
 
 
 def test_real_protocol_spec_names_the_released_files():
-    from graphclr.benchmark import load_spec
+    from graphclr.runner import load_spec
 
     spec = json.loads(SPEC.read_text())
     ds = spec["dataset"]

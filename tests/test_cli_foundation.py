@@ -10,7 +10,7 @@ import pytest
 
 from graphclr.cli import COMMAND_MODULES, main
 from graphclr.graphs import load_graph_store
-from graphclr.schema import read_radgraph
+from graphclr.reports.schema import read_radgraph
 
 
 def test_help_imports_neither_torch_nor_dgl() -> None:

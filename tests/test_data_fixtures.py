@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from graphclr.data.labels import CHEXPERT_LABELS
+from graphclr.data.label_table import CHEXPERT_LABELS
 
 
 def write_image(path: Path, size: tuple[int, int] = (96, 80), seed: int = 0) -> Path:
@@ -278,7 +278,7 @@ def write_openi_tree(root: Path, missing: tuple[str, ...] = ()) -> tuple[Path, P
 
 @dataclass
 class FakeReport:
-    """Stands in for graphclr.sources.Report where a test needs only the contract."""
+    """Stands in for graphclr.reports.readers.Report where a test needs only the contract."""
 
     id: str
     text: str

@@ -102,7 +102,7 @@ def model_transforms():
     from graphclr.examples import example_radgraph_path
     from graphclr.graphs import Vocabulary
     from graphclr.models import create_model_and_transforms
-    from graphclr.schema import read_radgraph
+    from graphclr.reports.schema import read_radgraph
 
     vocab = Vocabulary.from_graphs(read_radgraph(example_radgraph_path()))
     model, train_tf, eval_tf = create_model_and_transforms("graphclr-resnet18", vocab=vocab)

@@ -12,7 +12,7 @@ import torch
 from test_data_fixtures import truncate_file, write_mimic_tree
 
 from graphclr.data import ImageLoadError, MIMICCXRDataset, check_dataset, collate_items
-from graphclr.schema import ReportGraph
+from graphclr.reports.schema import ReportGraph
 
 
 @pytest.fixture

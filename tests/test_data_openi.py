@@ -1,4 +1,4 @@
-"""Open-i: report archive (graphclr.sources.read_openi) + NLMCXR_png, paired by image id."""
+"""Open-i: report archive (graphclr.reports.readers.read_openi) + NLMCXR_png, paired by image id."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_views_from_the_dicom_table_and_labels_by_report(tmp_path: Path) -> None
 
 def test_real_archive_pairs_report_ids_with_image_ids(tmp_path: Path) -> None:
     """The shipped archive's image ids are what NLMCXR_png names its files (no images here)."""
-    from graphclr.sources import read_openi
+    from graphclr.reports.readers import read_openi
 
     reports = list(read_openi())
     assert len(reports) == 3955

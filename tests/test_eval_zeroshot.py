@@ -18,7 +18,7 @@ from graphclr.eval import (
     zero_shot_eval,
     zero_shot_scores,
 )
-from graphclr.schema import Entity, ReportGraph
+from graphclr.reports.schema import Entity, ReportGraph
 
 FINDINGS = ("effusion", "cardiomegaly", "edema")
 LABELS = ("Pleural Effusion", "Cardiomegaly", "Edema")
@@ -67,7 +67,7 @@ def _graph(text: str, present: str | None = None, absent: str | None = None) -> 
 
 
 def fake_extractor(texts):
-    """A tiny stand-in for graphclr.extract: 'no X' -> X absent, else the finding present."""
+    """A tiny stand-in for graphclr.reports.extract: 'no X' -> X absent, else the finding present."""
     out = []
     for t in texts:
         words = [w.lower().strip(".,") for w in t.split()]

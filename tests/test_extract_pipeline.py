@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphclr.extract import (
+from graphclr.reports.extract import (
     ExtractionError,
     Extractor,
     LexiconError,
@@ -21,9 +21,9 @@ from graphclr.extract import (
     select_sections,
     split_sections,
 )
-from graphclr.extract.lexicon import RESOURCE_DIR
-from graphclr.schema import read_radgraph, write_radgraph
-from graphclr.sources import Report, read_mimic_reports, read_openi
+from graphclr.reports.extract.lexicon import RESOURCE_DIR
+from graphclr.reports.schema import read_radgraph, write_radgraph
+from graphclr.reports.readers import Report, read_mimic_reports, read_openi
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from graphclr.extract import Extractor
-from graphclr.extract.lexicon import default_lexicon
-from graphclr.extract.rules import graph_parts
+from graphclr.reports.extract import Extractor
+from graphclr.reports.extract.lexicon import default_lexicon
+from graphclr.reports.extract.rules import graph_parts
 
 DP, DA, U, AN = "OBS-DP", "OBS-DA", "OBS-U", "ANAT-DP"
 MOD, LOC, SUG = "modify", "located_at", "suggestive_of"

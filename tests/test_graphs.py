@@ -30,7 +30,7 @@ from graphclr.graphs import (
     to_heterograph,
     to_homogeneous,
 )
-from graphclr.schema import Entity, Relation, ReportGraph, read_radgraph
+from graphclr.reports.schema import Entity, Relation, ReportGraph, read_radgraph
 
 SCHEMA_PAIRS = {("observation", "located_at", "anatomy"), ("anatomy", "modify", "anatomy"),
                 ("observation", "modify", "observation"),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from graphclr.extract import Extractor
-from graphclr.labels import (
+from graphclr.reports.extract import Extractor
+from graphclr.reports.labels import (
     CHEXPERT_LABELS,
     CXR14_LABELS,
     finding_laterality,
@@ -17,7 +17,7 @@ from graphclr.labels import (
     label_graphs,
     labels_for,
 )
-from graphclr.schema import Entity, Relation, ReportGraph, read_radgraph
+from graphclr.reports.schema import Entity, Relation, ReportGraph, read_radgraph
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 
@@ -183,7 +183,7 @@ def test_bad_arguments() -> None:
 
 def test_docs_label_mapping_table_matches_the_data() -> None:
     """docs/extractor.md lists every concept that maps to a label, exactly as concepts.tsv."""
-    from graphclr.extract.lexicon import default_lexicon
+    from graphclr.reports.extract.lexicon import default_lexicon
 
     page = (Path(__file__).resolve().parent.parent / "docs" / "extractor.md").read_text(encoding="utf-8")
     rows = {}

@@ -33,7 +33,7 @@ from graphclr.models import (
 )
 from graphclr.models.backbones import get_backbone_spec, load_backbone_weights
 from graphclr.models.image import ImageEncoder, ImageEncoderCfg
-from graphclr.train.synthetic_pairs import SyntheticPairDataset
+from graphclr.synth.pairs import SyntheticPairDataset
 
 
 # tiny ops on 2 cores: one thread avoids OpenMP spin contention (tests/conftest.py)

@@ -27,11 +27,11 @@ from graphclr.nn import (
     edge_plan,
     hashed_ngram_ids,
 )
-from graphclr.nn.reference import reference_component_pooling, reference_rgcn_layer
+from graphclr.nn.naive import reference_component_pooling, reference_rgcn_layer
 from graphclr.nn.rgcn import edge_norm
 from graphclr.nn.transformer import pad_by_segment
-from graphclr.schema import Entity, Relation, ReportGraph
-from graphclr.train.synthetic_pairs import synthetic_reports
+from graphclr.reports.schema import Entity, Relation, ReportGraph
+from graphclr.synth.pairs import synthetic_reports
 
 
 # tiny ops on 2 cores: one thread avoids OpenMP spin contention (tests/conftest.py)

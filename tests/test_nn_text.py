@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from graphclr.nn.text_spans import SpanEmbedder, default_text_model_dir
-from graphclr.schema import Entity, Relation, ReportGraph
+from graphclr.reports.schema import Entity, Relation, ReportGraph
 
 # tiny ops on 2 cores: one thread avoids OpenMP spin contention (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("one_thread")

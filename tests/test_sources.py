@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from graphclr import sources
-from graphclr.sources import (
+from graphclr.reports import readers as sources
+from graphclr.reports.readers import (
     Report,
     ReportFormatError,
     mimic_report_id,

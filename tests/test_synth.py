@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graphclr.schema import Entity, Relation, ReportGraph
+from graphclr.reports.schema import Entity, Relation, ReportGraph
 from graphclr.synth import (
     LABEL_COLUMNS,
     Finding,

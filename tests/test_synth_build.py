@@ -13,7 +13,7 @@ from test_data_fixtures import write_image, write_openi_tree
 
 from graphclr.cli import main
 from graphclr.data import ManifestDataset, check_dataset
-from graphclr.schema import Entity, Relation, ReportGraph, write_radgraph
+from graphclr.reports.schema import Entity, Relation, ReportGraph, write_radgraph
 from graphclr.synth import LABEL_COLUMNS, build_synthetic_benchmark, load_synthetic
 
 
@@ -93,7 +93,7 @@ def test_cli_builds_from_an_openi_archive(tmp_path: Path, capsys) -> None:
     printed = capsys.readouterr().out
     assert "6 images from 4 reports" in printed and "synthetic" in printed
     meta = json.loads((out / "metadata.json").read_text())
-    assert meta["graphs_source"].startswith("graphclr.extract") and meta["seed"] == 2
+    assert meta["graphs_source"].startswith("graphclr.reports.extract") and meta["seed"] == 2
     graphs = json.loads((out / "graphs.json").read_text())
     assert set(graphs) == {"CXR1", "CXR2", "CXR3", "CXR4"}
     manifest = pd.read_csv(out / "manifest.csv")

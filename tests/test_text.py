@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from graphclr.schema import ReportGraph
+from graphclr.reports.schema import ReportGraph
 from graphclr.text import (
     BagOfWordsEncoder,
     TextCLIP,

@@ -18,7 +18,8 @@ import torch
 from graphclr.graphs import Vocabulary
 from graphclr.models import create_model, load_model
 from graphclr.models.image import image_transform
-from graphclr.train import SyntheticPairDataset, TrainConfig, train
+from graphclr.synth import SyntheticPairDataset
+from graphclr.train import TrainConfig, train
 from graphclr.utils import seed_everything
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,7 +103,8 @@ import sys, torch
 torch.set_num_threads(1)
 from graphclr.graphs import Vocabulary
 from graphclr.models import create_model
-from graphclr.train import SyntheticPairDataset, TrainConfig, train
+from graphclr.synth import SyntheticPairDataset
+from graphclr.train import TrainConfig, train
 from graphclr.utils import seed_everything
 data = SyntheticPairDataset(48, image_size=32, seed=0)
 vocab = Vocabulary.from_graphs(data.graphs)

@@ -53,7 +53,7 @@ def _command(args: argparse.Namespace, out: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from graphclr.benchmark import load_spec, parse_set, run_benchmark
+    from graphclr.runner import load_spec, parse_set, run_benchmark
 
     spec = load_spec(args.spec, quick=args.quick, overrides=parse_set(args.overrides))
     out = args.out or Path("graphclr-benchmark-quick" if args.quick else "graphclr-benchmark")

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
 
     from graphclr.examples import example_radgraph_path
     from graphclr.graphs import Vocabulary, batch_graphs, render_graph, to_homogeneous
-    from graphclr.schema import read_radgraph
+    from graphclr.reports.schema import read_radgraph
 
     reports = read_radgraph(example_radgraph_path())
     vocab = Vocabulary.from_graphs(reports)

@@ -71,7 +71,7 @@ def iter_reports(args: argparse.Namespace, problems: Problems) -> Iterator[Any]:
     """The reports named by ``args.inputs``; unreadable records are reported and skipped."""
     from itertools import islice
 
-    from graphclr.sources import read_reports
+    from graphclr.reports.readers import read_reports
 
     reports = read_reports(args.inputs, id_column=args.id_column, text_column=args.text_column,
                            strict=False, skipped=problems.unreadable)
@@ -90,8 +90,8 @@ def iter_reports(args: argparse.Namespace, problems: Problems) -> Iterator[Any]:
 
 
 def make_extractor(args: argparse.Namespace) -> Any:
-    from graphclr.extract import Extractor
-    from graphclr.extract.pipeline import spacy_without_torch
+    from graphclr.reports.extract import Extractor
+    from graphclr.reports.extract.pipeline import spacy_without_torch
 
     with spacy_without_torch():  # this process never needs torch: start in 1 s, not 5
         import spacy  # noqa: F401

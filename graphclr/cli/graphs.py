@@ -41,7 +41,7 @@ def run_build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from graphclr.graphs import Vocabulary, encode_report, save_graph_store, to_heterograph
-    from graphclr.schema import read_radgraph
+    from graphclr.reports.schema import read_radgraph
     from graphclr.utils import paused_gc
 
     reports = []
@@ -89,7 +89,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from graphclr.graphs import render_graph
-    from graphclr.schema import read_radgraph
+    from graphclr.reports.schema import read_radgraph
 
     coll = read_radgraph(args.input, labeler=args.labeler)
     if not len(coll):

@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from graphclr.cli.extract import Problems, iter_graphs
-    from graphclr.labels import SCHEMAS, label_graph
-    from graphclr.schema import read_radgraph
+    from graphclr.reports.labels import SCHEMAS, label_graph
+    from graphclr.reports.schema import read_radgraph
     from graphclr.utils import atomic_write
 
     graph_files = [p for p in args.inputs if str(p).lower().endswith(".json")]

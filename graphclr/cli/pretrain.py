@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     from graphclr.graphs import Vocabulary
     from graphclr.models import create_model, deep_merge
     from graphclr.models.factory import resolve_model_config
-    from graphclr.train import SyntheticPairDataset, TrainConfig, train
+    from graphclr.synth import SyntheticPairDataset
+    from graphclr.train import TrainConfig, train
     from graphclr.train.distributed import cleanup_distributed, init_distributed
     from graphclr.utils import seed_everything
 

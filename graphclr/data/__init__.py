@@ -5,7 +5,7 @@ dict items; see :mod:`graphclr.data.base`):
 
 * :class:`MIMICCXRDataset`: MIMIC-CXR-JPG 2.x + RadGraph 1.0 / extractor graphs;
 * :class:`CheXpertDataset`: CheXpert train/valid and the 500-study test set;
-* :class:`OpenIDataset`: Open-i reports (``graphclr.sources.read_openi``) + ``NLMCXR_png``;
+* :class:`OpenIDataset`: Open-i reports (``graphclr.reports.readers.read_openi``) + ``NLMCXR_png``;
 * :class:`ManifestDataset` (alias :data:`CSVDataset`): a generic CSV manifest, which is also
   what the synthetic benchmark (:mod:`graphclr.synth`) writes;
 * :class:`ImageFolderDataset`: a folder of images (unpaired evaluation).
@@ -35,7 +35,7 @@ from graphclr.data.images import (
     probe_image,
     resize_square,
 )
-from graphclr.data.labels import CHEXPERT_LABELS, EVAL_LABELS
+from graphclr.data.label_table import CHEXPERT_LABELS, EVAL_LABELS
 from graphclr.data.manifest import CSVDataset, ImageFolderDataset, ManifestDataset
 from graphclr.data.mimic import MIMICCXRDataset
 from graphclr.data.openi import OpenIDataset

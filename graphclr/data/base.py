@@ -9,7 +9,7 @@ The contract is torchxrayvision's, extended for image-graph pairs:
   given (how uncertain ``-1`` labels map is each dataset's ``uncertain`` argument);
 * ``dataset[i]``: a dict with ``idx``, ``image`` (after ``transform``), ``labels`` (a float
   tensor ``[L]``), ``id``, ``path``, ``patient_id`` when known, and for paired datasets
-  ``graph`` (a :class:`graphclr.schema.ReportGraph`) and ``text`` (``str``).
+  ``graph`` (a :class:`graphclr.reports.schema.ReportGraph`) and ``text`` (``str``).
 
 Bad data and ``strict``
 -----------------------
@@ -286,7 +286,7 @@ class SubsetDataset(CXRDataset):
 def collate_items(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Batch dataset items: tensors are stacked, everything else (graphs, text, ids) is listed.
 
-    ``torch.utils.data.default_collate`` cannot batch :class:`~graphclr.schema.ReportGraph`;
+    ``torch.utils.data.default_collate`` cannot batch :class:`~graphclr.reports.schema.ReportGraph`;
     the training loop turns the ``graph`` list into a DGL batch with the model's
     ``report_processor``.
     """

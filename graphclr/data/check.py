@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from graphclr.data.images import IMAGE_EXTENSIONS, ImageLoadError, probe_image
-from graphclr.data.labels import CHEXPERT_LABELS, parse_label_columns
+from graphclr.data.label_table import CHEXPERT_LABELS, parse_label_columns
 
 __all__ = ["CheckReport", "check_dataset", "FORMATS", "PROBLEM_KINDS"]
 
@@ -126,7 +126,7 @@ def _labels(report: CheckReport, path: Path, columns: Iterable[str]) -> pd.DataF
 
 def _graph_lookup(report: CheckReport, graphs: Any, key_fn: Callable[[str], str | None]) -> Any:
     from graphclr.data.graphsource import GraphLookup
-    from graphclr.schema import RadGraphFormatError
+    from graphclr.reports.schema import RadGraphFormatError
 
     try:
         lookup = GraphLookup.from_any(graphs, key_fn)
@@ -259,7 +259,7 @@ def _check_openi(report: CheckReport, root: Path, *, graphs: Any, reports: Any, 
     from graphclr.data.openi import openi_report_key
 
     if reports is None or isinstance(reports, (str, os.PathLike)):
-        from graphclr.sources import read_openi
+        from graphclr.reports.readers import read_openi
 
         reports = read_openi(reports)
     reps = {openi_report_key(str(r.id)) or str(r.id): r for r in reports}
@@ -343,7 +343,7 @@ def _check_csv(report: CheckReport, root: Path, *, graphs: Any, level: str, work
         for k in sorted(keys - with_image):
             report.add("graph_without_image", f"graph {k!r}", "no row with an existing image uses it")
     elif "graph_json" in table.columns:
-        from graphclr.schema import RadGraphFormatError, ReportGraph
+        from graphclr.reports.schema import RadGraphFormatError, ReportGraph
 
         for i, g in enumerate(table["graph_json"]):
             if pd.isna(g):

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from graphclr.data.base import CXRDataset, map_uncertain
-from graphclr.data.labels import CHEXPERT_LABELS, parse_label_columns
+from graphclr.data.label_table import CHEXPERT_LABELS, parse_label_columns
 
 __all__ = ["CheXpertDataset", "find_chexpert_dir", "CHEXPERT_TEST_LABEL_FILES"]
 

@@ -1,7 +1,7 @@
 """Report graphs looked up by key, parsed lazily.
 
 RadGraph's ``MIMIC-CXR_graphs.json`` holds 220,763 reports; turning every record into a
-:class:`~graphclr.schema.ReportGraph` up front would cost minutes and gigabytes before the
+:class:`~graphclr.reports.schema.ReportGraph` up front would cost minutes and gigabytes before the
 first batch. :class:`GraphLookup` keeps the raw JSON records and parses one when an item
 asks for it (a malformed record then fails at that item; ``graphclr data check`` parses
 them all ahead of time). Graphs produced in memory (the extractor's output) are used as is.
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
-from graphclr.schema import RadGraphFormatError, ReportGraph
+from graphclr.reports.schema import RadGraphFormatError, ReportGraph
 
 __all__ = ["GraphLookup", "GraphInput"]
 

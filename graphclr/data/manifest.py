@@ -37,8 +37,8 @@ import pandas as pd
 from graphclr.data.base import CXRDataset, map_uncertain
 from graphclr.data.graphsource import GraphInput, GraphLookup
 from graphclr.data.images import IMAGE_EXTENSIONS
-from graphclr.data.labels import parse_label_columns
-from graphclr.schema import RadGraphFormatError, ReportGraph
+from graphclr.data.label_table import parse_label_columns
+from graphclr.reports.schema import RadGraphFormatError, ReportGraph
 
 __all__ = ["ManifestDataset", "CSVDataset", "ImageFolderDataset", "MANIFEST_NAME", "GRAPHS_NAME",
            "RESERVED_COLUMNS", "resolve_manifest"]

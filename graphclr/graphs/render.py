@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 from graphclr.constants import ABSENT, ANATOMY, PRESENT, UNCERTAIN
-from graphclr.schema import ReportGraph
+from graphclr.reports.schema import ReportGraph
 
 __all__ = ["NODE_COLOURS", "render_graph", "to_networkx"]
 

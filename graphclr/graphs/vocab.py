@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from graphclr.schema import ReportGraph
+from graphclr.reports.schema import ReportGraph
 from graphclr.utils import atomic_write
 
 __all__ = ["Vocabulary", "PAD", "UNK", "normalize_token"]

@@ -15,7 +15,7 @@ from graphclr.models.backbones import (
     load_backbone_weights,
     register_backbone,
 )
-from graphclr.models.clip import GraphCLIP
+from graphclr.models.graph_clip import GraphCLIP
 from graphclr.models.contrastive import ContrastiveModel
 from graphclr.models.config import ModelCfg, deep_merge
 from graphclr.models.factory import (

@@ -234,7 +234,7 @@ def create_model(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg | 
             model_kwargs.setdefault("vocab", vocab)
         built = build_text_model(cfg.to_dict(), **model_kwargs)
     else:
-        from graphclr.models.clip import GraphCLIP
+        from graphclr.models.graph_clip import GraphCLIP
 
         built = GraphCLIP(cfg, vocab, **model_kwargs)
     if ckpt is not None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from graphclr.constants import NODE_TYPES
 from graphclr.graphs import GraphArrays, Vocabulary, batch_graphs, encode_report
-from graphclr.schema import ReportGraph
+from graphclr.reports.schema import ReportGraph
 
 if TYPE_CHECKING:  # pragma: no cover
     import dgl

@@ -8,7 +8,7 @@
 * :mod:`graphclr.nn.transformer` -- transformer over component vectors + [GRAPH] token;
 * :mod:`graphclr.nn.igcl` -- the reference implementation's virtual-node variant;
 * :mod:`graphclr.nn.encoder` -- :class:`GraphEncoder` putting them together by variant;
-* :mod:`graphclr.nn.reference` -- slow pure-PyTorch twins used by the tests.
+* :mod:`graphclr.nn.naive` -- slow pure-PyTorch twins used by the tests.
 
 Importing this package imports torch and DGL.
 """

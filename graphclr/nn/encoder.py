@@ -23,7 +23,7 @@ Every graph, including one with no entities, gets a finite ``[width]`` embedding
 
 Examples:
     >>> import torch
-    >>> from graphclr.schema import Entity, Relation, ReportGraph
+    >>> from graphclr.reports.schema import Entity, Relation, ReportGraph
     >>> from graphclr.graphs import Vocabulary, batch_graphs
     >>> rg = ReportGraph("r1", "small left effusion", [
     ...     Entity("small", "OBS-DP", 0, 0), Entity("left", "ANAT-DP", 1, 1),

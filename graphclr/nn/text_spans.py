@@ -26,7 +26,7 @@ The object pickles without its loaded encoder or in-memory cache, so data-loader
 workers can receive it; each loads the encoder only on a cache miss.
 
 Examples:
-    >>> from graphclr.schema import Entity, ReportGraph
+    >>> from graphclr.reports.schema import Entity, ReportGraph
     >>> report = ReportGraph("r", "small left pleural effusion", [
     ...     Entity("small", "OBS-DP", 0, 0), Entity("left pleural", "ANAT-DP", 1, 2)])
     >>> embedder = SpanEmbedder()                 # the bundled MiniLM-L6, offline
@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from graphclr.schema import ReportGraph
+from graphclr.reports.schema import ReportGraph
 from graphclr.utils import atomic_path
 
 __all__ = ["SpanEmbedder", "default_text_model_dir"]
@@ -66,7 +66,7 @@ def default_text_model_dir() -> Path:
 
 
 class SpanEmbedder:
-    """Embed entity spans of :class:`~graphclr.schema.ReportGraph` objects (see module doc).
+    """Embed entity spans of :class:`~graphclr.reports.schema.ReportGraph` objects (see module doc).
 
     Args:
         model_dir: a local Hugging Face encoder directory (``config.json``, tokenizer,

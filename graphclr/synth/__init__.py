@@ -3,7 +3,7 @@
 Real image-report pairs are credentialed and cannot reach every machine; this benchmark
 runs anywhere and tests what graphclr claims: that an image encoder learns what the report
 *graph* says (which finding, which side, which zone, how big). The reports are the real
-Open-i reports, their graphs come from :mod:`graphclr.extract`, and each image is drawn
+Open-i reports, their graphs come from :mod:`graphclr.reports.extract`, and each image is drawn
 from its graph (:mod:`graphclr.synth.render`) so the ground truth is known exactly,
 including laterality. Everything it writes says "synthetic". See ``docs/synthetic.md``.
 """
@@ -17,6 +17,7 @@ from graphclr.synth.build import (
     synthetic_item_id,
 )
 from graphclr.synth.findings import DEVICE_KINDS, FINDINGS, Finding, findings_from_graph, merge_findings
+from graphclr.synth.pairs import SyntheticPairDataset, synthetic_reports
 from graphclr.synth.render import (
     DEFAULT_UNCERTAIN_PROB,
     EVAL_LABEL_COLUMNS,
@@ -33,7 +34,7 @@ from graphclr.synth.render import (
 __all__ = [
     "DEFAULT_UNCERTAIN_PROB", "DEVICE_KINDS", "DrawnFinding", "EVAL_LABEL_COLUMNS", "FINDINGS",
     "Finding", "LABEL_COLUMNS", "LATERALITY_COLUMNS", "Patient", "Renderer", "SPLIT_FRACTIONS",
-    "SYNTH_VERSION", "SyntheticCase", "build_synthetic_benchmark", "findings_from_graph",
+    "SYNTH_VERSION", "SyntheticCase", "SyntheticPairDataset", "synthetic_reports", "build_synthetic_benchmark", "findings_from_graph",
     "load_synthetic", "merge_findings", "plan_case", "render_case", "report_split",
     "synthetic_item_id",
 ]

@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from graphclr.schema import ReportGraph, read_radgraph, write_radgraph
+from graphclr.reports.schema import ReportGraph, read_radgraph, write_radgraph
 from graphclr.synth.render import (
     DEFAULT_UNCERTAIN_PROB,
     EVAL_LABEL_COLUMNS,
@@ -131,11 +131,11 @@ def _load_graphs(reports: Any, graphs: Any, workers: int) -> tuple[list[ReportGr
         if isinstance(graphs, (str, os.PathLike)):
             return list(read_radgraph(graphs)), str(graphs)
         return list(graphs), "given graphs"
-    from graphclr.extract import extract_reports
-    from graphclr.sources import read_openi
+    from graphclr.reports.extract import extract_reports
+    from graphclr.reports.readers import read_openi
 
     items = read_openi(reports) if reports is None or isinstance(reports, (str, os.PathLike)) else reports
-    source = f"graphclr.extract over Open-i reports ({reports or 'torchxrayvision NLMCXR_reports.tgz'})"
+    source = f"graphclr.reports.extract over Open-i reports ({reports or 'torchxrayvision NLMCXR_reports.tgz'})"
     return list(extract_reports(items, n_process=max(1, workers))), source
 
 
@@ -155,7 +155,7 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
         seed: fixes report order, splits, anatomy, uncertain draws, texture and noise.
         backgrounds: a folder of real radiographs to draw findings onto instead of the
             synthetic anatomy (each item picks one, seeded).
-        reports: Open-i archive/folder for :func:`graphclr.sources.read_openi` (default its
+        reports: Open-i archive/folder for :func:`graphclr.reports.readers.read_openi` (default its
             default), or report objects; ignored when ``graphs`` is given.
         graphs: report graphs to use instead of extracting them (RadGraph JSON or graphs).
         uncertain_prob: probability of drawing a finding the graph marks uncertain.

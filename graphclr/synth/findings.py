@@ -4,7 +4,7 @@ The synthetic benchmark draws what the *graph* says, so this module reads graphs
 (never the report text). Two readers give the same :class:`Finding` records:
 
 * ``method="labels"`` (the default when available): graphclr's graph labeller,
-  :func:`graphclr.labels.findings`, which normalises each observation with the extractor's
+  :func:`graphclr.reports.labels.findings`, which normalises each observation with the extractor's
   lexicon (so "heart size normal" is cardiomegaly *absent*, "bibasilar" is bilateral lower)
   and whose concepts are mapped onto the drawable findings by :data:`LABELS_CONCEPTS`;
 * ``method="rules"``: a small self-contained reader. An observation entity names a finding
@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphclr.schema import ReportGraph
+from graphclr.reports.schema import ReportGraph
 
 __all__ = ["Finding", "FINDINGS", "DEVICE_KINDS", "LABELS_CONCEPTS", "findings_from_graph",
            "merge_findings"]
@@ -76,7 +76,7 @@ _DEVICE = (
 )
 _PRIORITY = {"present": 2, "uncertain": 1, "absent": 0}
 
-#: graphclr.labels concept -> (drawable finding, device kind); concepts not listed are not drawn
+#: graphclr.reports.labels concept -> (drawable finding, device kind); concepts not listed are not drawn
 LABELS_CONCEPTS: dict[str, tuple[str, str | None]] = {
     "cardiomegaly": ("cardiomegaly", None),
     "effusion": ("effusion", None), "blunting": ("effusion", None),
@@ -147,14 +147,14 @@ def findings_from_graph(graph: ReportGraph, method: str = "auto") -> list[Findin
 
     Args:
         graph: the report graph.
-        method: ``"labels"`` (graphclr.labels), ``"rules"`` (this module's reader) or
+        method: ``"labels"`` (graphclr.reports.labels), ``"rules"`` (this module's reader) or
             ``"auto"`` (labels when importable, else rules).
     """
     if method not in ("auto", "labels", "rules"):
         raise ValueError(f"method must be 'auto', 'labels' or 'rules', got {method!r}")
     if method != "rules":
         try:
-            from graphclr.labels import findings as label_findings
+            from graphclr.reports.labels import findings as label_findings
         except ImportError:
             if method == "labels":
                 raise
@@ -182,7 +182,7 @@ def _from_rules(graph: ReportGraph) -> list[Finding]:
     """The self-contained reader (``method="rules"``).
 
     Examples:
-        >>> from graphclr.schema import Entity, Relation, ReportGraph
+        >>> from graphclr.reports.schema import Entity, Relation, ReportGraph
         >>> g = ReportGraph("r", "small left pleural effusion no pneumothorax", [
         ...     Entity("small", "OBS-DP", 0, 0), Entity("left", "ANAT-DP", 1, 1),
         ...     Entity("pleural", "ANAT-DP", 2, 2), Entity("effusion", "OBS-DP", 3, 3),

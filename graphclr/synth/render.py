@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from graphclr.schema import ReportGraph
+from graphclr.reports.schema import ReportGraph
 from graphclr.synth.findings import Finding, findings_from_graph, merge_findings
 from graphclr.constants import EVAL_LABELS
 

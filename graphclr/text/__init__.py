@@ -11,7 +11,7 @@ Configs: ``graphclr/text/configs/*.json`` (:func:`list_text_configs`); built by
 
 from graphclr.text.encoders import BagOfWordsEncoder, MiniLMEncoder, TransformerTextEncoder
 from graphclr.text.factory import TEXT_ENCODERS, build_text_model, list_text_configs, load_text_config
-from graphclr.text.model import TextCLIP
+from graphclr.text.text_clip import TextCLIP
 from graphclr.text.tokenize import (
     HFTokenProcessor,
     TfidfProcessor,

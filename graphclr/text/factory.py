@@ -104,7 +104,7 @@ def build_text_model(cfg: Mapping[str, Any], *, reports: Sequence[Any] | None = 
     """
     from graphclr.graphs.vocab import Vocabulary
     from graphclr.text.encoders import BagOfWordsEncoder, MiniLMEncoder, TransformerTextEncoder
-    from graphclr.text.model import TextCLIP
+    from graphclr.text.text_clip import TextCLIP
     from graphclr.text.tokenize import (
         HFTokenProcessor,
         TfidfProcessor,

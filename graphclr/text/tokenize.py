@@ -6,7 +6,7 @@ need no sub-word model). Vocabularies are :class:`graphclr.graphs.Vocabulary` ob
 same type the graph encoder uses, so both kinds of model save and check them alike.
 
 Processors are the models' ``report_processor``: picklable callables that turn a list of
-reports (text, or :class:`~graphclr.schema.ReportGraph` whose ``.text`` is used) into the
+reports (text, or :class:`~graphclr.reports.schema.ReportGraph` whose ``.text`` is used) into the
 batch the text encoder takes. The training loop's collate function calls them.
 """
 

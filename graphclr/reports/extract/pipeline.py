@@ -1,9 +1,9 @@
 """The spaCy pipeline and :class:`Extractor`: report text -> :class:`ReportGraph`.
 
 ``spacy.blank("en")`` (no downloaded model) with graphclr's tokenizer
-(:mod:`graphclr.extract.tokenizer`) and one component, ``graphclr_graph``, that matches
-the lexicon and applies the certainty and relation rules (:mod:`graphclr.extract.rules`).
-Section selection (:mod:`graphclr.extract.sections`) runs on the raw text before spaCy,
+(:mod:`graphclr.reports.extract.tokenizer`) and one component, ``graphclr_graph``, that matches
+the lexicon and applies the certainty and relation rules (:mod:`graphclr.reports.extract.rules`).
+Section selection (:mod:`graphclr.reports.extract.sections`) runs on the raw text before spaCy,
 so the excluded sections are never tokenized.
 
 Whitespace is normalised before tokenizing: a blank line is a paragraph break (a
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from graphclr.extract.lexicon import Lexicon, default_lexicon, load_lexicon
-from graphclr.extract.rules import graph_parts
-from graphclr.extract.sections import (
+from graphclr.reports.extract.lexicon import Lexicon, default_lexicon, load_lexicon
+from graphclr.reports.extract.rules import graph_parts
+from graphclr.reports.extract.sections import (
     DEFAULT_EXCLUDE,
     DEFAULT_KEEP,
     FALLBACKS,
@@ -36,7 +36,7 @@ from graphclr.extract.sections import (
     select_sections,
     split_sections,
 )
-from graphclr.schema import Entity, Relation, ReportGraph
+from graphclr.reports.schema import Entity, Relation, ReportGraph
 
 __all__ = ["Extractor", "ExtractionError", "ExtractorConfig", "GraphComponent", "build_pipeline",
            "spacy_without_torch", "extract_report", "extract_reports",
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 COMPONENT = "graphclr_graph"
 #: recorded in each graph's metadata
-EXTRACTOR_NAME = "graphclr.extract/1"
+EXTRACTOR_NAME = "graphclr.reports.extract/1"
 _USER_KEY = "graphclr"
 
 _SPACE = re.compile(r"[^\S\n]+")
@@ -73,7 +73,7 @@ class ExtractorConfig:
         exclude_sections: sections never read when the kept ones are absent.
         fallback: ``"unexcluded"`` (default), ``"all"`` or ``"none"``: what to read when a
             report has headers but none of ``sections`` (see
-            :func:`graphclr.extract.sections.select_sections`).
+            :func:`graphclr.reports.extract.sections.select_sections`).
         lexicon_dir: a lexicon directory (default: the packaged one).
         include_headers: keep section headers in the graph text ("FINDINGS :").
         alternatives_uncertain: label the findings of an alternative ("atelectasis or
@@ -146,7 +146,7 @@ def build_pipeline(lexicon: Lexicon, *, alternatives_uncertain: bool = False) ->
     import spacy
     from spacy.language import Language
 
-    from graphclr.extract.tokenizer import make_tokenizer
+    from graphclr.reports.extract.tokenizer import make_tokenizer
 
     if not Language.has_factory(COMPONENT):
         Language.factory(COMPONENT, func=lambda nlp, name: GraphComponent())
@@ -165,7 +165,7 @@ class Extractor:
     Args:
         sections, exclude_sections, fallback, lexicon_dir, include_headers,
             alternatives_uncertain: see :class:`ExtractorConfig`.
-        lexicon: a loaded :class:`~graphclr.extract.lexicon.Lexicon` (overrides
+        lexicon: a loaded :class:`~graphclr.reports.extract.lexicon.Lexicon` (overrides
             ``lexicon_dir``; not carried to worker processes, pass ``lexicon_dir`` there).
 
     Examples:
@@ -255,7 +255,7 @@ class Extractor:
         """Graphs for many reports, in input order.
 
         Args:
-            items: ``(report_id, text)`` pairs or :class:`graphclr.sources.Report` objects.
+            items: ``(report_id, text)`` pairs or :class:`graphclr.reports.readers.Report` objects.
             batch_size: reports per ``nlp.pipe`` batch (per worker chunk when
                 ``n_process > 1``).
             n_process: worker processes; ``1`` runs here. Workers are started with

@@ -2,7 +2,7 @@
 label) and PNG plots (AUROC vs label fraction, ROC curves, training loss).
 
 Everything here reads the aggregated ``results.json`` structure written by
-:mod:`graphclr.benchmark.runner` (plus the per-encoder score arrays for ROC curves), so a
+:mod:`graphclr.runner.run` (plus the per-encoder score arrays for ROC curves), so a
 report can be regenerated from a finished run without recomputing anything.
 """
 

@@ -1,8 +1,8 @@
 """Graph -> image-level labels (ChestX-ray14, CheXpert), and a structured view of findings.
 
-Works on any :class:`~graphclr.schema.ReportGraph`: the built-in extractor's output and
+Works on any :class:`~graphclr.reports.schema.ReportGraph`: the built-in extractor's output and
 RadGraph's own graphs alike. Each observation entity is normalised with the lexicon
-(:mod:`graphclr.extract.lexicon`): its words give a *concept* ("effusion"), its relations
+(:mod:`graphclr.reports.extract.lexicon`): its words give a *concept* ("effusion"), its relations
 give context that can refine it ("effusion" located_at "pericardial" is a pericardial
 effusion; "normal" located_at "heart size" means cardiomegaly is *absent*), and each
 concept maps to labels through ``concepts.tsv`` (the mapping is listed in
@@ -15,7 +15,7 @@ concept maps to labels through ``concepts.tsv`` (the mapping is listed in
 * :func:`label_graphs` -> a DataFrame (``id`` then the label columns) for many.
 
 Examples:
-    >>> from graphclr.schema import ReportGraph, Entity, Relation
+    >>> from graphclr.reports.schema import ReportGraph, Entity, Relation
     >>> g = ReportGraph("r1", "small left pleural effusion . heart size normal", [
     ...     Entity("small", "OBS-DP", 0, 0), Entity("left", "ANAT-DP", 1, 1),
     ...     Entity("pleural", "ANAT-DP", 2, 2), Entity("effusion", "OBS-DP", 3, 3),
@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from graphclr.constants import ABSENT, CHEXPERT_LABELS, LOCATED_AT, MODIFY, PRESENT, UNCERTAIN
-from graphclr.extract.lexicon import ANATOMY_KIND, OBSERVATION_KIND, Lexicon, Term, default_lexicon
-from graphclr.schema import ReportGraph
+from graphclr.reports.extract.lexicon import ANATOMY_KIND, OBSERVATION_KIND, Lexicon, Term, default_lexicon
+from graphclr.reports.schema import ReportGraph
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

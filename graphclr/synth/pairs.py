@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from graphclr.schema import Entity, Relation, ReportGraph
+from graphclr.reports.schema import Entity, Relation, ReportGraph
 
 __all__ = ["SyntheticPairDataset", "synthetic_report", "synthetic_reports", "PATHOLOGIES"]
 

@@ -62,10 +62,10 @@ no negation or uncertainty scope crosses it.
 head of their phrase; an observation is located_at the head. With no structure word
 ("left effusion") the phrase is just the laterality word and the observation is
 located_at it, so laterality is always found among the located_at targets and the words
-modifying them (see :func:`graphclr.labels.findings`).
+modifying them (see :func:`graphclr.reports.labels.findings`).
 
 Examples:
-    >>> from graphclr.extract.lexicon import default_lexicon
+    >>> from graphclr.reports.extract.lexicon import default_lexicon
     >>> words = "No pleural effusion . Opacity in the right lower lobe may represent pneumonia .".split()
     >>> ents, rels = graph_parts(words, [], default_lexicon())
     >>> [(words[s], label) for s, e, label in ents]
@@ -80,7 +80,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 
 from graphclr.constants import LOCATED_AT, MODIFY, SUGGESTIVE_OF
-from graphclr.extract.lexicon import ANATOMY_KIND, TRIGGER_KIND, Lexicon, Term, longest_term
+from graphclr.reports.extract.lexicon import ANATOMY_KIND, TRIGGER_KIND, Lexicon, Term, longest_term
 
 __all__ = ["graph_parts", "SENTENCE_END", "MAX_GAP"]
 

@@ -15,7 +15,7 @@ Which text is kept:
 * if it has no header at all, all of it (a CSV cell with one impression, a prompt).
 
 Examples:
-    >>> from graphclr.extract.lexicon import default_lexicon
+    >>> from graphclr.reports.extract.lexicon import default_lexicon
     >>> secs = split_sections("INDICATION: cough.\\nFINDINGS: No effusion.\\nIMPRESSION: Normal.",
     ...                       default_lexicon().sections)
     >>> [(s.name, s.body) for s in secs]

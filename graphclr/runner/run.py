@@ -1,6 +1,6 @@
 """The benchmark runner behind ``graphclr benchmark``.
 
-For each encoder of a spec (:mod:`graphclr.benchmark.spec`) the runner
+For each encoder of a spec (:mod:`graphclr.runner.spec`) the runner
 
 1. builds the model: the spec's shared ``model`` section (image tower, shared-space size)
    merged into the encoder's config, so every encoder gets the same image backbone;
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from graphclr.benchmark.spec import BenchmarkSpec, deep_merge, spec_fingerprint
+from graphclr.runner.spec import BenchmarkSpec, deep_merge, spec_fingerprint
 from graphclr.utils import atomic_write
 from graphclr.constants import EVAL_LABELS
 
@@ -230,7 +230,7 @@ def _train_config(spec: Mapping[str, Any], device: str, progress: bool) -> Any:
 
 class _Sets:
     """The datasets each encoder trains and is evaluated on, materialised once per image
-    preprocessing (:func:`graphclr.benchmark.data.materialize`) and shared by encoders."""
+    preprocessing (:func:`graphclr.runner.data.materialize`) and shared by encoders."""
 
     def __init__(self, data: Any, max_bytes: int, progress: bool) -> None:
         self.data = data
@@ -239,7 +239,7 @@ class _Sets:
         self._cache: dict[str, dict[str, Any]] = {}
 
     def get(self, preprocess_cfg: Mapping[str, Any]) -> dict[str, Any]:
-        from graphclr.benchmark.data import materialize
+        from graphclr.runner.data import materialize
 
         key = json.dumps(dict(preprocess_cfg), sort_keys=True)
         if key not in self._cache:
@@ -353,7 +353,7 @@ def _device(spec: Mapping[str, Any]) -> str:
 
 
 def _plots(results: dict[str, Any], out: Path, labels: list[str], readers: Any) -> dict[str, str]:
-    from graphclr.benchmark.report import plot_auroc_vs_fraction, plot_rocs, plot_training_loss
+    from graphclr.runner.report import plot_auroc_vs_fraction, plot_rocs, plot_training_loss
 
     pdir = out / "plots"
     plots: dict[str, str] = {}
@@ -395,7 +395,7 @@ def run_benchmark(spec: BenchmarkSpec, out_dir: str | Path, *, resume: bool = Tr
     """Run (or resume) a benchmark; returns ``(results, report_path)``.
 
     Args:
-        spec: the loaded spec (:func:`graphclr.benchmark.load_spec`).
+        spec: the loaded spec (:func:`graphclr.runner.load_spec`).
         out_dir: the output directory (data, checkpoints, features, results, report, plots).
         resume: continue a stopped run (finished steps are kept; pretraining continues
             from its newest checkpoint). ``False`` starts every encoder afresh; the
@@ -423,7 +423,7 @@ def run_benchmark(spec: BenchmarkSpec, out_dir: str | Path, *, resume: bool = Tr
 def _pretrain_all(spec: BenchmarkSpec, out: Path, resume: bool, progress: bool,
                   echo: Callable[[str], None]) -> tuple[dict[str, Any], None]:
     """Pretrain every encoder (on every ``torchrun`` rank); rank 0 alone writes files."""
-    from graphclr.benchmark.data import prepare_data
+    from graphclr.runner.data import prepare_data
     from graphclr.train.distributed import barrier, cleanup_distributed, init_distributed
 
     info = init_distributed(_device(spec))
@@ -460,8 +460,8 @@ def _run(spec: BenchmarkSpec, out_dir: str | Path, resume: bool, command: str | 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("under torchrun, run the pretraining stage only (--pretrain-only); then evaluate "
                          "in one process with --resume")
-    from graphclr.benchmark.data import prepare_data
-    from graphclr.benchmark.report import write_report
+    from graphclr.runner.data import prepare_data
+    from graphclr.runner.report import write_report
     from graphclr.eval import read_reader_points
     from graphclr.utils import env_report
 

@@ -1,6 +1,6 @@
 """The radiology lexicon behind the extractor and the labeler, loaded from data files.
 
-The lexicon lives in ``graphclr/extract/resources/*.tsv`` (written for graphclr from
+The lexicon lives in ``graphclr/reports/extract/resources/*.tsv`` (written for graphclr from
 radiology knowledge, not copied from another labeler), so it can be read, reviewed and
 extended without touching code:
 
@@ -19,8 +19,8 @@ matched by its *key*: lower-cased, with plurals (regular ones derived automatica
 irregular ones from ``inflections.tsv``) mapped to the lexicon's form. Hyphenated terms
 also match written as one word or as two words.
 
-The lexicon needs no spaCy: :mod:`graphclr.labels` uses it to normalise the entities of
-any :class:`~graphclr.schema.ReportGraph`, RadGraph's own included.
+The lexicon needs no spaCy: :mod:`graphclr.reports.labels` uses it to normalise the entities of
+any :class:`~graphclr.reports.schema.ReportGraph`, RadGraph's own included.
 
 Examples:
     >>> lex = default_lexicon()
@@ -202,7 +202,7 @@ class Lexicon:
     _class_cache: dict[str, str] = field(default_factory=dict, repr=False)
     #: per-term flags the rules read, by ``id(term)`` (terms live as long as the lexicon)
     _flag_cache: dict[int, Any] = field(default_factory=dict, repr=False)
-    #: entity text -> (head term, other terms), filled by graphclr.labels (a memo)
+    #: entity text -> (head term, other terms), filled by graphclr.reports.labels (a memo)
     _entity_cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # --- normalisation ------------------------------------------------------------

@@ -2,14 +2,14 @@
 
 * :func:`load_spec` / :func:`default_spec_path` -- specs (``graphclr-benchmark/1``);
 * :func:`run_benchmark` -- the runner behind ``graphclr benchmark``;
-* :mod:`graphclr.benchmark.report` -- the Markdown table and PNG plots.
+* :mod:`graphclr.runner.report` -- the Markdown table and PNG plots.
 
 See ``docs/evaluation.md`` and ``docs/tutorials/own_data.md``.
 """
 
 from typing import Any
 
-from graphclr.benchmark.spec import (
+from graphclr.runner.spec import (
     SPEC_FORMAT,
     BenchmarkSpec,
     default_spec_path,
@@ -22,7 +22,7 @@ __all__ = ["SPEC_FORMAT", "BenchmarkSpec", "default_spec_path", "load_spec", "pa
 
 def __getattr__(name: str) -> Any:  # the runner imports torch: load it on first use
     if name == "run_benchmark":
-        from graphclr.benchmark.runner import run_benchmark
+        from graphclr.runner.run import run_benchmark
 
         return run_benchmark
     raise AttributeError(name)

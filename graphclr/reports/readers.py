@@ -1,7 +1,7 @@
 """Report readers: the Open-i archive, MIMIC-CXR report trees, CSV files and text files.
 
 Every reader yields :class:`Report` objects (``id``, ``text``, ``source``, ``metadata``);
-the extractor (:mod:`graphclr.extract`) and the datasets read those. Reports keep their
+the extractor (:mod:`graphclr.reports.extract`) and the datasets read those. Reports keep their
 section headers in ``text`` (``"FINDINGS: ..."``) so that the extractor can choose
 sections; readers never drop text.
 
