@@ -10,12 +10,16 @@ pooled features ``[B, num_features]`` and its ``state_dict`` keys are torchvisio
 
 Weights are read only from a path you give (:func:`load_backbone_weights`); nothing is
 downloaded. Accepted files: a torchvision state dict (e.g. ``resnet50-0676ba61.pth``), a
-torchxrayvision model's state dict or pickled model (``DenseNet``, or ``ResNet`` whose keys
-start with ``model.``), or any of these wrapped as ``{"state_dict": ...}``/``{"model": ...}``
+torchxrayvision model's state dict (``DenseNet``, or ``ResNet`` whose keys start with
+``model.``), or any of these wrapped as ``{"state_dict": ...}``/``{"model": ...}``
 or prefixed by ``module.``/``backbone.``. Classification heads are dropped. Stem
 convolutions are adapted to the channels the encoder uses: a 3-channel stem loaded into
 a 1-channel one is summed over RGB (exactly equivalent to feeding the gray image three
 times), and a 1-channel stem loaded into a 3-channel one is repeated and divided by 3.
+
+Files are read with ``torch.load(weights_only=True)`` only: a pickled whole model (as
+torchxrayvision saves its own) or any file carrying code is refused, and the message says
+how to convert it to a state dict yourself.
 
 Register your own with :func:`register_backbone`.
 """
@@ -252,17 +256,34 @@ _OLD_DENSENET = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
 
 
+#: how to turn a file that needs unpickling into plain weights, shown when one is refused
+CONVERT_HINT = ("if you trust the file, convert it yourself once: python -c \"import torch; "
+                "m = torch.load('{path}', weights_only=False); "
+                "torch.save(m.state_dict() if hasattr(m, 'state_dict') else m, '{path}.state_dict.pt')\"")
+
+
+def unpickle_reason(err: BaseException) -> str:
+    """The useful part of a ``weights_only`` refusal (``Unsupported global: os.system``),
+    without torch's advice to switch the safety off; one line."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    m = re.search(r"WeightsUnpickler error: (.*)", text)
+    return (m.group(1) if m else text)[:200]
+
+
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read weights with ``torch.load(weights_only=True)``; never unpickle code.
+
+    A file that needs more than tensors and plain containers (a pickled whole model, or
+    anything carrying code) is refused with a ``ValueError`` that names the file and says
+    how to convert it: running a file's code is only ever the user's own explicit act.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"backbone weights not found: {path}")
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - a pickled whole model (torchxrayvision)
-        log.warning("%s is not a plain state dict (%s); loading it as a pickled model. "
-                    "Only do this with files you trust.", path, type(err).__name__)
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(obj, nn.Module):
-        obj = obj.state_dict()
+    except Exception as err:  # noqa: BLE001 - report which file and why
+        raise ValueError(f"{path}: refused: not a weights-only file ({unpickle_reason(err)}); "
+                         "graphclr never unpickles code; " + CONVERT_HINT.format(path=path)) from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
