@@ -28,7 +28,9 @@ anatomy phrase the following patterns give it:
   sentence ("old fracture, right mid clavicle"; "small effusions, right larger than
   left": both sides);
 * *subject* (L4, when L1 gave nothing): the subject phrase before a linking verb
-  ("heart size is normal", "the lungs are hyperinflated") and subjects listed with it.
+  ("heart size is normal", "the lungs are hyperinflated") and subjects listed with it;
+  or (L5) a location fronted at the start of the sentence ("in the left lower lobe
+  there is airspace disease").
 
 Then locations spread: observations listed before one located *after* share that
 location ("atelectasis or consolidation in the left base", "atelectasis and airspace
@@ -78,6 +80,8 @@ _CHAIN_GAP = "pdjv,M"
 _SUBJECT_GAP = "cdvMp"
 _LIST_BEFORE_GAP = "jod,MA"
 _LIST_AFTER_GAP = "jodM,"
+_FRONTED_GAP = "T,cdvM"
+_SENTENCE_END = frozenset({".", "!", "?", ";", ":"})
 _SUGGEST_FIRST_GAP = "dMAvp"
 _SUGGEST_NEXT_GAP = "jodMA,"
 _PHRASE_LIST_GAP = "jd,"
@@ -218,7 +222,11 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
                             or not gap_ok(cstr[found[-1][-1].end:g2[0].start], _CHAIN_GAP):
                         break
                     found.append(g2)
-        if not by_before and before >= 0:
+        k = before - len(found) if by_before else before  # the phrase before m's own ones
+        if k >= 0 and _fronted(groups[k], found[-1][0].start if by_before else m.start, m,
+                               cstr, keys):
+            found.append(groups[k])  # L5 "in the left lower lobe there is opacity"
+        elif not by_before and before >= 0:
             g = groups[before]
             gap = cstr[g[-1].end:m.start]
             if g[-1].clause == m.clause and "c" in gap and gap_ok(gap, _SUBJECT_GAP):
@@ -256,10 +264,11 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
         own = located.get(b, [])
         if any(_shareable(g) for g in own):
             continue  # b names its own side or region
-        gap = cstr[a.end:b.start]
+        start = max([a.end] + [g[-1].end for g in located[a] if a.end <= g[-1].end <= b.start])
+        gap = cstr[start:b.start]  # from the end of a's own phrases after it
         if not gap_ok(gap, _LIST_AFTER_GAP):
             continue
-        if "o" in gap or "/" in keys[a.end:b.start]:
+        if "o" in gap or "/" in keys[start:b.start]:
             located[b] = own + [g for g in located[a] if g not in own]
         elif own:
             continue
@@ -268,6 +277,21 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
             if shared:
                 located[b] = shared
     return located
+
+
+def _fronted(g: list[Any], stop: int, m: Any, cstr: str, keys: Sequence[str]) -> bool:
+    """Phrase ``g`` is a location fronted at the start of ``m``'s sentence: only
+    prepositions and articles before it, only triggers ("there is", "no"), commas,
+    verbs, articles, adverbs and modifiers between it and ``stop`` (``m`` or the phrase
+    right before ``m``)."""
+    if g[0].sent != m.sent or not gap_ok(cstr[g[-1].end:stop], _FRONTED_GAP):
+        return False
+    i = g[0].start
+    seen_prep = False
+    while i > 0 and keys[i - 1] not in _SENTENCE_END and cstr[i - 1] in "pd":
+        seen_prep = seen_prep or cstr[i - 1] == "p"
+        i -= 1
+    return seen_prep and (i == 0 or keys[i - 1] in _SENTENCE_END)
 
 
 def _head_follows(heads: list[Any], head_starts: list[int], start: int, sent: int) -> bool:
