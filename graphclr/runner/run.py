@@ -105,9 +105,11 @@ def _build_model(cfg: dict[str, Any], data: Any, seed: int) -> Any:
     if cfg.get("model_type", "graph") == "text":
         return create_model(cfg, reports=dataset_reports(data.pretrain, "text"))
     from graphclr.graphs import Vocabulary
+    from graphclr.nn.featurizers import REGISTRY
 
     vocab = None
-    if cfg.get("graph_cfg", {}).get("featurizer", "tokens") == "tokens":
+    featurizer = cfg.get("graph_cfg", {}).get("featurizer", "tokens")
+    if featurizer not in REGISTRY or REGISTRY[featurizer].data.needs_vocab:
         vocab = Vocabulary.from_graphs(dataset_reports(data.pretrain, "graph"))
     return create_model(cfg, vocab=vocab)
 
