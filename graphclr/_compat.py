@@ -34,6 +34,8 @@ MOVED: dict[str, str] = {
     "graphclr.extract": "graphclr.reports.extract",
     "graphclr.labels": "graphclr.reports.labels",
     "graphclr.benchmark.runner": "graphclr.runner.run",
+    "graphclr.benchmark.report": "graphclr.eval.report",
+    "graphclr.runner.report": "graphclr.eval.report",
     "graphclr.benchmark": "graphclr.runner",
     "graphclr.nn.reference": "graphclr.nn.naive",
     "graphclr.nn.text_spans": "graphclr.graphs.text_spans",
