@@ -2,7 +2,9 @@
 
 Built in: ``resnet18``, ``resnet50``, ``densenet121``, ``vit_b_16`` (torchvision, random
 init), ``tiny-cnn`` (a three-layer CNN for tests and smoke runs) and ``cpu-cnn`` (a small
-position-keeping CNN for CPU benchmarks). Each backbone is the
+position-keeping CNN for CPU benchmarks); ``clip-vit-b-32`` is OpenAI CLIP's ViT-B/32 image
+tower from a local Hugging Face or open_clip file (:mod:`graphclr.models.hf_clip`). Each
+other backbone is the
 torchvision module with its classification head replaced by ``Identity``, so it returns
 pooled features ``[B, num_features]`` and its ``state_dict`` keys are torchvision's.
 
@@ -52,6 +54,9 @@ class BackboneSpec:
         stem: dotted path of the first convolution (adapted for grayscale), or ``None``.
         head_prefixes: state-dict key prefixes of classification heads, dropped on load.
         in_channels: channels the built stem takes (3 for torchvision models).
+        from_weights: ``from_weights(image_size, path) -> nn.Module`` builds the backbone
+            *from* a weights path (architectures read from the files, e.g. Hugging Face
+            directories) instead of ``builder`` + :func:`load_backbone_weights`.
     """
 
     builder: Callable[[int], nn.Module]
@@ -59,6 +64,7 @@ class BackboneSpec:
     stem: str | None = None
     head_prefixes: tuple[str, ...] = ()
     in_channels: int = 3
+    from_weights: Callable[[int, str | os.PathLike[str]], nn.Module] | None = None
 
 
 _BACKBONES: dict[str, BackboneSpec] = {}
@@ -66,7 +72,9 @@ _BACKBONES: dict[str, BackboneSpec] = {}
 
 def register_backbone(name: str, builder: Callable[[int], nn.Module], *, num_features: int,
                       stem: str | None = None, head_prefixes: tuple[str, ...] = (),
-                      in_channels: int = 3, overwrite: bool = False) -> None:
+                      in_channels: int = 3, overwrite: bool = False,
+                      from_weights: Callable[[int, str | os.PathLike[str]], nn.Module] | None = None
+                      ) -> None:
     """Make ``name`` usable as ``image_cfg.backbone``.
 
     Args:
@@ -78,6 +86,7 @@ def register_backbone(name: str, builder: Callable[[int], nn.Module], *, num_fea
         head_prefixes: state-dict prefixes to drop when loading classifier checkpoints.
         in_channels: input channels of the stem as built.
         overwrite: replace an existing registration.
+        from_weights: optional ``from_weights(image_size, path)`` (see :class:`BackboneSpec`).
 
     Examples:
         >>> register_backbone("my-mlp", lambda size: nn.Sequential(
@@ -87,7 +96,8 @@ def register_backbone(name: str, builder: Callable[[int], nn.Module], *, num_fea
     """
     if name in _BACKBONES and not overwrite:
         raise ValueError(f"backbone {name!r} is already registered (pass overwrite=True)")
-    _BACKBONES[name] = BackboneSpec(builder, num_features, stem, tuple(head_prefixes), in_channels)
+    _BACKBONES[name] = BackboneSpec(builder, num_features, stem, tuple(head_prefixes), in_channels,
+                                    from_weights)
 
 
 def list_backbones() -> list[str]:
@@ -181,6 +191,22 @@ register_backbone("vit_b_16", _torchvision("vit_b_16", "heads"), num_features=76
                   stem="conv_proj", head_prefixes=("heads.",))
 register_backbone("tiny-cnn", lambda size: TinyCNN(32), num_features=32, stem="conv1")
 register_backbone("cpu-cnn", lambda size: CPUCNN(in_channels=3), num_features=256, stem="conv1")
+
+
+def _clip_vit_b_32(image_size: int) -> nn.Module:
+    from graphclr.models.hf_clip import build_clip_vit_b_32
+
+    return build_clip_vit_b_32(image_size)
+
+
+def _clip_from_weights(image_size: int, path: str | os.PathLike[str]) -> nn.Module:
+    from graphclr.models.hf_clip import clip_from_weights
+
+    return clip_from_weights(image_size, path)
+
+
+# OpenAI CLIP ViT-B/32 (Hugging Face CLIPVisionModel, pooler_output): graphclr.models.hf_clip
+register_backbone("clip-vit-b-32", _clip_vit_b_32, num_features=768, from_weights=_clip_from_weights)
 
 
 def _get_module(root: nn.Module, path: str) -> nn.Module:
@@ -306,6 +332,8 @@ def build_backbone(name: str, image_size: int, in_channels: int,
                    weights: str | os.PathLike[str] | None = None) -> nn.Module:
     """Build backbone ``name`` with an ``in_channels`` stem, optionally loading ``weights``."""
     spec = get_backbone_spec(name)
+    if weights is not None and spec.from_weights is not None:
+        return spec.from_weights(image_size, weights)
     model = spec.builder(image_size)
     if spec.stem is not None and in_channels != spec.in_channels:
         adapt_stem(model, spec.stem, in_channels)
