@@ -162,13 +162,13 @@ def test_truncated_tgz_keeps_the_reports_before_the_damage(tmp_path: Path, capsy
 def test_strict_run_stops_at_the_named_record(tmp_path: Path, capsys) -> None:
     src = _csv(tmp_path / "r.csv", [("a", "No effusion."), ("big", "z" * 60), ("c", "Edema.")])
     rc, _, err = _extract(tmp_path, capsys, str(src), extra=("--strict", "--max-chars", "50"))
-    assert rc == 1
+    assert rc == 2
     assert err == ["graphclr extract: error: report 'big': ReportTooLong: report is 60 characters "
                    "long, over the limit of 50 (max_chars)"]
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"id,text\na,ok\nb,x\xff\n")
     rc, _, err = _extract(tmp_path, capsys, str(bad), extra=("--strict",))
-    assert rc == 1 and err == [f"graphclr extract: error: {bad}: line 3: report 'b' is not UTF-8 "
+    assert rc == 2 and err == [f"graphclr extract: error: {bad}: line 3: report 'b' is not UTF-8 "
                                "text (byte 0xff)"]
 
 
