@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from graphclr.constants import ABSENT, ANATOMY, OBSERVATION, PRESENT, UNCERTAIN
+from graphclr.constants import ABSENT, ANATOMY, OBSERVATION, UNCERTAIN
 from graphclr.reports import radgraph_io
 from graphclr.reports.schema import (
     RadGraphFormatError,
@@ -237,3 +237,14 @@ def test_streamed_reading_holds_one_record_at_a_time(tmp_path: Path, monkeypatch
     n = sum(1 for _ in iter_radgraph(src))
     assert n == 5000 and src.stat().st_size > 100 * biggest[0]
     assert biggest[0] <= 2 * 4096 + 2 * len(record) + 64
+
+
+def test_graph_arrays_keep_xl_anatomy_certainty() -> None:
+    from graphclr.constants import CERTAINTY_ID
+    from graphclr.graphs.arrays import encode_report
+
+    g = parse_radgraph(XL)[1]
+    arrays = encode_report(g)
+    assert arrays.certainty.tolist() == [CERTAINTY_ID[UNCERTAIN], CERTAINTY_ID[ABSENT],
+                                         CERTAINTY_ID[ABSENT]]
+    assert arrays.certainty.tolist() == [CERTAINTY_ID[e.certainty] for e in g.entities]
