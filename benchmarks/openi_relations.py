@@ -13,8 +13,8 @@ silver tuple ``(finding, side, locations)``:
 * locations: the other anatomy parts that name a structure or a zone (``base``,
   ``upper lobe``, ``hilum``, ``thoracic vertebrae``), except ``lung`` (MeSH names it for
   every lung finding). A location is its head structure key (synonyms: vertebra = spine)
-  plus its zone word, if any ("lower lobe" = ``lobe`` + zone ``lower``, which
-  "left lower lobe" and "LLL" both give).
+  plus its zone word, if any ("lower lobe" = a lung word + zone ``lower``, which
+  "left lower lobe", "LLL" and "left lower lung" all give).
 
 Score. A *matching observation* is an extracted observation entity (not absent) whose
 lexicon concept is one of the finding's. A tuple's side is **reached** when, from some
@@ -58,8 +58,10 @@ from common import RESULTS, record  # noqa: E402
 from openi_labels import DEFAULT_GOLD, half_of  # noqa: E402
 
 SIDES = ("left", "right", "bilateral")
-#: structure keys MeSH and report wording name differently
-SAME_STRUCTURE = {"vertebra": "spine"}
+#: structure keys MeSH and report wording name differently: MeSH's "vertebrae" are the
+#: report's "spine"; MeSH's "upper lobe" is often the report's "upper lung" or "upper
+#: zone" (a lobe location is its zone, so "lower lobe" = a lung word + zone lower)
+SAME_STRUCTURE = {"vertebra": "spine", "lobe": "lung", "zone": "lung", "middle": "lung"}
 #: the organ every lung heading names: not a location
 NOT_LOCATIONS = frozenset({"lung"})
 MAX_HOPS = 2
@@ -94,13 +96,14 @@ def _location(terms: list[Any]) -> tuple[str, str | None] | None:
     heads = [t for t in anat if t.category == "head"]
     zones = [t.zone for t in anat if t.zone]
     if heads:
-        key = _structure(heads[-1].key)
+        key = heads[-1].key
     elif zones:
-        key = _structure(anat[-1].key)
+        key = anat[-1].key
     else:
         return None
     if key in NOT_LOCATIONS:
         return None
+    key = _structure(key)
     zone = zones[0] if zones and not (heads and heads[-1].zone) else None
     return key, zone
 
@@ -244,6 +247,23 @@ def read_dev_reports(gold: Path, archive: Path | None) -> Iterator[Any]:
             yield report
 
 
+def _context(graph: Any, s: Silver, lexicon: Any) -> list[str]:
+    """The sentences holding a matching observation, and that observation's relations."""
+    words = graph.text.split()
+    sent = _sentences(words)
+    ents = graph.entities
+    out = []
+    for i, e in enumerate(ents):
+        if not e.is_observation or _entity_concept(lexicon, e.tokens)[0] not in s.concepts:
+            continue
+        k = sent[e.start_ix]
+        out.append(" ".join(w for w, j in zip(words, sent) if j == k))
+        out.append(f"   {e.tokens} ({e.label}): " + ", ".join(
+            f"{r.type} {ents[r.tail].tokens if r.head == i else '<- ' + ents[r.head].tokens}"
+            for r in graph.relations if i in (r.head, r.tail)))
+    return out
+
+
 def _rate(hit: int, total: int) -> float | None:
     return round(hit / total, 4) if total else None
 
@@ -282,7 +302,9 @@ def evaluate(reports: list[Any], graphs: list[Any], lexicon: Any,
                     pf[kind + "_missed"] += not hit
                     if half == "tuning" and not hit and shown < show_misses:
                         shown += 1
-                        print(f"== {report.id} [{kind}] {s.heading}\n   {graph.text}")
+                        print(f"== {report.id} [{kind}] {s.heading}")
+                        for line in _context(graph, s, lexicon):
+                            print("  ", line)
     out: dict[str, Any] = {}
     for half in HALVES:
         c = counts[half]

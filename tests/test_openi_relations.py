@@ -35,7 +35,7 @@ def test_silver_tuples_from_headings(rel) -> None:
     lex = default_lexicon()
     s = rel.silver_tuple("Opacity/lung/lower lobe/right/patchy", lex)
     assert s.concepts == {"opacity"} and s.side == "right"
-    assert s.locations == (("lobe", "lower"),)  # "lung" is never a location
+    assert s.locations == (("lung", "lower"),)  # a lobe is a lung zone; "lung" alone is no location
     s = rel.silver_tuple("Catheters, Indwelling/right", lex)  # MeSH inversion read back
     assert s.concepts == {"catheter"} and s.side == "right" and s.locations == ()
     s = rel.silver_tuple("Thoracic Vertebrae/degenerative/mild", lex)  # anatomy subject
