@@ -53,9 +53,11 @@ def build_model(cfg: dict[str, Any], pretrain: Any, seed: int) -> Any:
     if cfg.get("model_type", "graph") == "text":
         return create_model(cfg, reports=dataset_reports(pretrain, "text"))
     from graphclr.graphs import Vocabulary
+    from graphclr.nn.featurizers import REGISTRY
 
     vocab = None
-    if cfg.get("graph_cfg", {}).get("featurizer", "tokens") == "tokens":
+    featurizer = cfg.get("graph_cfg", {}).get("featurizer", "tokens")
+    if featurizer not in REGISTRY or REGISTRY[featurizer].data.needs_vocab:
         vocab = Vocabulary.from_graphs(dataset_reports(pretrain, "graph"))
     return create_model(cfg, vocab=vocab)
 
