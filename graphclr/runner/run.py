@@ -49,12 +49,9 @@ def eval_config(spec: Mapping[str, Any]) -> EvalConfig:
 
 
 def _device(spec: Mapping[str, Any]) -> str:
-    dev = str(spec.get("device", "auto"))
-    if dev == "auto":
-        import torch
+    from graphclr.device import resolve_device
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return dev
+    return str(resolve_device(str(spec.get("device", "auto"))))
 
 
 def run_benchmark(spec: BenchmarkSpec, out_dir: str | Path, *, resume: bool = True, command: str | None = None,
