@@ -24,16 +24,23 @@ anatomy phrase the following patterns give it:
   "airspace opacity in the right lung base": both ``airspace`` and ``base``). A phrase
   that is itself the phrase before a later observation belongs to that one
   ("opacity in the left base and right pleural effusion");
-* *appositive* (L3): ``observation , phrase`` closing the clause ("old fracture, right
-  mid clavicle");
+* *appositive* (L3): ``observation , phrase`` with no further observation in the
+  sentence ("old fracture, right mid clavicle"; "small effusions, right larger than
+  left": both sides);
 * *subject* (L4, when L1 gave nothing): the subject phrase before a linking verb
-  ("heart size is normal", "the lungs are hyperinflated") and subjects listed with it.
+  ("heart size is normal", "the lungs are hyperinflated") and subjects listed with it;
+  or (L5) a location fronted at the start of the sentence ("in the left lower lobe
+  there is airspace disease").
 
 Then locations spread: observations listed before one located *after* share that
-location ("atelectasis or consolidation in the left base"); an observation coordinated
-*after* a located one, with the same certainty and none of its own, shares it when the
-shared phrase names a side, a zone or a structure ("left basilar atelectasis and/or infiltrate", "the aorta is
-dilated and tortuous"; not "right pleural effusion and atelectasis"); an observation
+location ("atelectasis or consolidation in the left base", "atelectasis and airspace
+disease in the left base"); an observation coordinated
+*after* a located one, with the same certainty and no side or region of its own,
+shares all of it after an alternative ("aortic ectasia / tortuosity", "left basilar
+atelectasis and/or airspace disease": ``disease`` at ``airspace`` and ``basilar``), and,
+when it has no location at all, after "and" or an appositive comma the phrases that name a side, a
+zone or a structure ("the aorta is dilated and tortuous", "left basilar opacity,
+atelectasis"; not "right pleural effusion and atelectasis"); an observation
 suggested by another ("density in the left base compatible with atelectasis") is
 located where the suggesting one is when it has no location of its own. A modifier that
 modifies nothing is located like an observation ("low lung volumes").
@@ -71,13 +78,14 @@ _BEFORE_NORMAL_GAP = "Mdvp"
 _AFTER_GAP = "pdcMv"
 _CHAIN_GAP = "pdjv,M"
 _SUBJECT_GAP = "cdvMp"
-_LIST_BEFORE_GAP = "jod,M"
-_LIST_AFTER_GAP = "jodM"
+_LIST_BEFORE_GAP = "jod,MA"
+_LIST_AFTER_GAP = "jodM,"
+_FRONTED_GAP = "T,cdvM"
+_SENTENCE_END = frozenset({".", "!", "?", ";", ":"})
 _SUGGEST_FIRST_GAP = "dMAvp"
 _SUGGEST_NEXT_GAP = "jodMA,"
 _PHRASE_LIST_GAP = "jd,"
 _ALT_GAP = "odMA,j"
-_CLAUSE_END = frozenset({".", "!", "?", ";", ":", ","})
 
 
 def gap_ok(gap: str, allowed: str) -> bool:
@@ -163,7 +171,6 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
     """The anatomy phrases each observation is located at (see the module docstring)."""
     g_starts = [g[0].start for g in groups]
     g_ends = [g[-1].end for g in groups]
-    n = len(cstr)
 
     def before_owner(k: int) -> bool:
         """Phrase k is the phrase right before a later observation of its clause."""
@@ -207,9 +214,19 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
                     found.append(g2)
                 after_located.append(m)
             elif g[0].clause == m.clause and gap.strip("d") == "," and not before_owner(after) \
-                    and (g[-1].end >= n or keys[g[-1].end] in _CLAUSE_END):
-                found.append(g)  # L3 appositive
-        if not by_before and before >= 0:
+                    and not _head_follows(heads, head_starts, g[-1].end, m.sent):
+                found.append(g)  # L3 appositive, and the phrases chained to it
+                for k in range(after + 1, len(groups)):
+                    g2 = groups[k]
+                    if g2[0].clause != m.clause \
+                            or not gap_ok(cstr[found[-1][-1].end:g2[0].start], _CHAIN_GAP):
+                        break
+                    found.append(g2)
+        k = before - len(found) if by_before else before  # the phrase before m's own ones
+        if k >= 0 and _fronted(groups[k], found[-1][0].start if by_before else m.start, m,
+                               cstr, keys):
+            found.append(groups[k])  # L5 "in the left lower lobe there is opacity"
+        elif not by_before and before >= 0:
             g = groups[before]
             gap = cstr[g[-1].end:m.start]
             if g[-1].clause == m.clause and "c" in gap and gap_ok(gap, _SUBJECT_GAP):
@@ -236,17 +253,51 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
                 break
             located[o] = targets
             prev = o
-    # an observation coordinated after a located one shares its location
+    # an observation coordinated after a located one shares its location: all of it
+    # after an alternative ("ectasia / tortuosity", "atelectasis or scarring"), the side,
+    # zone or structure after "and" or an appositive comma ("left basilar opacity,
+    # atelectasis")
     for a, b in zip(heads, heads[1:]):
-        if b in located or a not in located or a.clause != b.clause or a.cert != b.cert \
-                or a.normal != b.normal:
+        if a not in located or a.clause != b.clause or a.cert != b.cert \
+                or a.normal != b.normal or a.cert == ABSENT:
             continue
-        gap = cstr[a.end:b.start]
-        if ("j" in gap or "o" in gap) and gap_ok(gap, _LIST_AFTER_GAP):
+        own = located.get(b, [])
+        if any(_shareable(g) for g in own):
+            continue  # b names its own side or region
+        start = max([a.end] + [g[-1].end for g in located[a] if a.end <= g[-1].end <= b.start])
+        gap = cstr[start:b.start]  # from the end of a's own phrases after it
+        if not gap_ok(gap, _LIST_AFTER_GAP):
+            continue
+        if "o" in gap or "/" in keys[start:b.start]:
+            located[b] = own + [g for g in located[a] if g not in own]
+        elif own:
+            continue
+        elif "j" in gap or gap.lstrip("dM")[:1] == ",":
             shared = [g for g in located[a] if _shareable(g)]
             if shared:
                 located[b] = shared
     return located
+
+
+def _fronted(g: list[Any], stop: int, m: Any, cstr: str, keys: Sequence[str]) -> bool:
+    """Phrase ``g`` is a location fronted at the start of ``m``'s sentence: only
+    prepositions and articles before it, only triggers ("there is", "no"), commas,
+    verbs, articles, adverbs and modifiers between it and ``stop`` (``m`` or the phrase
+    right before ``m``)."""
+    if g[0].sent != m.sent or not gap_ok(cstr[g[-1].end:stop], _FRONTED_GAP):
+        return False
+    i = g[0].start
+    seen_prep = False
+    while i > 0 and keys[i - 1] not in _SENTENCE_END and cstr[i - 1] in "pd":
+        seen_prep = seen_prep or cstr[i - 1] == "p"
+        i -= 1
+    return seen_prep and (i == 0 or keys[i - 1] in _SENTENCE_END)
+
+
+def _head_follows(heads: list[Any], head_starts: list[int], start: int, sent: int) -> bool:
+    """Whether an observation (not a modifier) follows ``start`` in sentence ``sent``."""
+    j = bisect_left(head_starts, start)
+    return j < len(heads) and heads[j].sent == sent
 
 
 def _mod_gap(cstr: str, keys: Sequence[str], a: int, b: int) -> str:
