@@ -49,18 +49,12 @@ def eval_config(spec: Mapping[str, Any]) -> EvalConfig:
     return EvalConfig.from_dict(spec.get("evaluations", {}), labels=spec.get("labels") or None)
 
 
-<<<<<<< HEAD
-def _device(spec: Mapping[str, Any]) -> str:
-    from graphclr.device import resolve_device
-=======
 def resolve_device(device: str | None) -> str:
-    """``"auto"`` (or ``None``): CUDA when available, else the CPU; anything else as given."""
-    dev = str(device or "auto")
-    if dev == "auto":
-        import torch
->>>>>>> main
+    """``"auto"`` (or ``None``): CUDA when available, else the CPU; see
+    :func:`graphclr.device.resolve_device` (one device choice for the whole package)."""
+    from graphclr.device import resolve_device as resolve
 
-    return str(resolve_device(str(spec.get("device", "auto"))))
+    return str(resolve(device or "auto"))
 
 
 def run_benchmark(spec: BenchmarkSpec, out_dir: str | Path, *, resume: bool = True, command: str | None = None,
