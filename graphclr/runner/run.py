@@ -31,13 +31,15 @@ from typing import Any
 
 import numpy as np
 
+from graphclr._compat import moved_names_getattr
 from graphclr.runner.spec import BenchmarkSpec, deep_merge, spec_fingerprint
 from graphclr.utils import atomic_write
 from graphclr.constants import EVAL_LABELS
 
-__all__ = ["run_benchmark", "resolve_model_config", "DEFAULT_LABELS"]
+__all__ = ["run_benchmark", "DEFAULT_LABELS"]
 
 log = logging.getLogger(__name__)
+__getattr__ = moved_names_getattr(__name__)   # resolve_model_config: graphclr.models has the one
 
 DEFAULT_LABELS = EVAL_LABELS
 RESULTS_FORMAT = "graphclr-benchmark-results/1"
@@ -73,43 +75,19 @@ def _clean(obj: Any) -> Any:
 
 
 # --- models --------------------------------------------------------------------------------
-def resolve_model_config(model: Any) -> dict[str, Any]:
-    """A config dict from a shipped name (graph or text config), a JSON path, or a dict."""
-    if isinstance(model, Mapping):
-        return json.loads(json.dumps(model))
-    name = str(model)
-    from graphclr.text import list_text_configs, load_text_config
-
-    if name in list_text_configs():
-        return load_text_config(name)
-    path = Path(name)
-    if path.suffix == ".json" and path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    from graphclr.models import get_model_config
-
-    return get_model_config(name)
-
-
 def _encoder_config(spec: Mapping[str, Any], enc: Mapping[str, Any]) -> dict[str, Any]:
-    cfg = resolve_model_config(enc["model"])
-    cfg = deep_merge(cfg, spec.get("model", {}))
+    from graphclr.models import resolve_model_config
+
+    cfg = deep_merge(resolve_model_config(enc["model"]), spec.get("model", {}))
     return deep_merge(cfg, enc.get("overrides", {}))
 
 
 def _build_model(cfg: dict[str, Any], data: Any, seed: int) -> Any:
-    from graphclr.data import dataset_reports
-    from graphclr.models import create_model
+    from graphclr.models import create_model_for
     from graphclr.utils import seed_everything
 
     seed_everything(seed)
-    if cfg.get("model_type", "graph") == "text":
-        return create_model(cfg, reports=dataset_reports(data.pretrain, "text"))
-    from graphclr.graphs import Vocabulary
-
-    vocab = None
-    if cfg.get("graph_cfg", {}).get("featurizer", "tokens") == "tokens":
-        vocab = Vocabulary.from_graphs(dataset_reports(data.pretrain, "graph"))
-    return create_model(cfg, vocab=vocab)
+    return create_model_for(data.pretrain, cfg)
 
 
 def _count(params: Any) -> int:
@@ -117,9 +95,7 @@ def _count(params: Any) -> int:
 
 
 def _report_params(model: Any) -> int:
-    tower = getattr(model, "graph", None) or getattr(model, "text", None)
-    proj = getattr(model, "graph_proj", None) or getattr(model, "text_proj", None)
-    return _count(list(tower.parameters()) + list(proj.parameters())) if tower is not None else 0
+    return _count(list(model.report_tower.parameters()) + list(model.report_proj.parameters()))
 
 
 # --- evaluation ----------------------------------------------------------------------------

@@ -20,15 +20,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from graphclr.data.base import report_key_of
+
 __all__ = ["PairCollator", "SkipSampler", "make_loader", "report_key_of"]
-
-
-def report_key_of(model: Any) -> str:
-    """The item field a model's ``report_processor`` reads: ``"graph"`` or ``"text"``."""
-    key = getattr(model, "report_key", None)
-    if key is None:
-        key = "text" if getattr(model, "model_type", "graph") == "text" else "graph"
-    return key
 
 
 class PairCollator:
