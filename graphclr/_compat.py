@@ -34,6 +34,8 @@ MOVED: dict[str, str] = {
     "graphclr.extract": "graphclr.reports.extract",
     "graphclr.labels": "graphclr.reports.labels",
     "graphclr.benchmark.runner": "graphclr.runner.run",
+    "graphclr.benchmark.report": "graphclr.eval.report",
+    "graphclr.runner.report": "graphclr.eval.report",
     "graphclr.benchmark": "graphclr.runner",
     "graphclr.nn.reference": "graphclr.nn.naive",
     "graphclr.models.clip": "graphclr.models.graph_clip",
@@ -57,6 +59,7 @@ MOVED_NAMES: dict[str, dict[str, str]] = {
         "load_text_config": "graphclr.models.registry:load_text_config",
     },
     "graphclr.runner.run": {"resolve_model_config": "graphclr.models.registry:resolve_model_config"},
+    "graphclr.runner.models": {"resolve_model_config": "graphclr.models.registry:resolve_model_config"},
 }
 
 

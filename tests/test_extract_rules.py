@@ -161,7 +161,7 @@ CASES = [
      "Right lower lobe opacity concerning for pneumonia.",
      [("Right", AN), ("lower", AN), ("lobe", AN), ("opacity", DP), ("pneumonia", U)],
      {(MOD, "Right", "lobe"), (MOD, "lower", "lobe"), (LOC, "opacity", "lobe"),
-      (SUG, "opacity", "pneumonia")}),
+      (SUG, "opacity", "pneumonia"), (LOC, "pneumonia", "lobe")}),  # located where suggested
     ("'may represent' a list of alternatives",
      "Opacity may represent atelectasis or pneumonia.",
      [("Opacity", DP), ("atelectasis", U), ("pneumonia", U)],
@@ -169,7 +169,8 @@ CASES = [
     ("a hedge after a comma suggests",
      "Left basilar opacity, likely atelectasis.",
      [("Left", AN), ("basilar", AN), ("opacity", DP), ("atelectasis", U)],
-     {(MOD, "Left", "basilar"), (LOC, "opacity", "basilar"), (SUG, "opacity", "atelectasis")}),
+     {(MOD, "Left", "basilar"), (LOC, "opacity", "basilar"), (SUG, "opacity", "atelectasis"),
+      (LOC, "atelectasis", "basilar")}),
     ("a negated observation suggests nothing",
      "No opacity to suggest pneumonia.",
      [("opacity", DA), ("pneumonia", DA)], set()),

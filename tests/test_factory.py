@@ -98,23 +98,22 @@ def test_cli_pretrain_builds_no_vocabulary_for_a_hashed_model(tmp_path: Path) ->
 
 
 def test_runner_uses_the_one_resolver_and_factory(tmp_path: Path, data) -> None:
-    import graphclr.runner.run as run
+    import graphclr.runner.models as run
+    import graphclr.runner.run as runner
 
-    assert "resolve_model_config" not in run.__dict__          # its own copy is gone
-    with pytest.warns(DeprecationWarning, match="graphclr.models.registry.resolve_model_config"):
-        assert run.resolve_model_config is resolve_model_config
+    for module in (run, runner):
+        assert "resolve_model_config" not in module.__dict__          # its own copy is gone
+        with pytest.warns(DeprecationWarning, match="graphclr.models.registry.resolve_model_config"):
+            assert module.resolve_model_config is resolve_model_config
     mine = tmp_path / "text-bow.json"                          # a file shadowing a shipped name
     mine.write_text(json.dumps({"model_type": "text", "text_cfg": {"encoder": "bow", "hidden": 4}}))
     spec = {"model": {"embed_dim": 8, "image_cfg": TINY_IMAGE}}
-    assert run._encoder_config(spec, {"model": str(mine)})["text_cfg"] == {"encoder": "bow", "hidden": 4}
-    assert run._encoder_config(spec, {"model": "text-bow"})["text_cfg"] == get_model_config("text-bow")["text_cfg"]
-    hashed = run._encoder_config(spec, {"model": "tiny", "overrides": {"graph_cfg": {"featurizer": "hashed"}}})
+    assert run.encoder_config(spec, {"model": str(mine)})["text_cfg"] == {"encoder": "bow", "hidden": 4}
+    assert run.encoder_config(spec, {"model": "text-bow"})["text_cfg"] == get_model_config("text-bow")["text_cfg"]
+    hashed = run.encoder_config(spec, {"model": "tiny", "overrides": {"graph_cfg": {"featurizer": "hashed"}}})
 
-    class Sets:
-        pretrain = data
-
-    assert run._build_model(hashed, Sets, 0).vocab is None
-    assert run._build_model(run._encoder_config(spec, {"model": "tiny"}), Sets, 0).vocab == \
+    assert run.build_model(hashed, data, 0).vocab is None
+    assert run.build_model(run.encoder_config(spec, {"model": "tiny"}), data, 0).vocab == \
         Vocabulary.from_graphs(data.graphs)
 
 

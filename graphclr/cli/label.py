@@ -47,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
     for path in graph_files:
         coll = read_radgraph(path, strict=False, labeler=args.labeler)
         for err in coll.skipped:
-            print(f"skipped: {err}", file=sys.stderr)
             problems.unreadable.append(str(err))
         sources.append(tqdm(coll, desc=f"labelling {Path(path).name}", unit="report", disable=None))
     if report_inputs:

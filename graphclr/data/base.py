@@ -43,7 +43,8 @@ from torch.utils.data import Dataset
 
 from graphclr.data.images import ImageLoadError, default_transform, load_image
 
-__all__ = ["CXRDataset", "REPORT_FIELDS", "dataset_reports", "report_key_of", "Skipped", "SubsetDataset", "collate_items", "LABEL_UNCERTAIN_POLICIES",
+__all__ = ["CXRDataset", "REPORT_FIELDS", "dataset_reports", "report_key_of", "Skipped", "SubsetDataset",
+           "collate_items", "LABEL_UNCERTAIN_POLICIES",
            "map_uncertain"]
 
 log = logging.getLogger(__name__)

@@ -44,8 +44,6 @@ SPEC_FORMAT = "graphclr-benchmark/1"
 _SPEC_DIR = Path(__file__).parent / "specs"
 _TOP_LEVEL = {"format", "name", "description", "synthetic", "dataset", "labels", "model", "budget",
               "seed", "encoders", "evaluations", "quick", "device", "in_memory_mb", "threads"}
-_EVALUATIONS = {"linear_probe", "few_shot", "zero_shot", "laterality", "retrieval", "n_bootstrap",
-                "readers", "probe"}
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,9 +152,10 @@ def _validate(spec: Mapping[str, Any], where: str) -> None:
         names.append(enc["name"])
     if len(set(names)) != len(names):
         raise ValueError(f"{where}: encoder names must be unique; got {names}")
-    unknown = sorted(set(spec.get("evaluations", {})) - _EVALUATIONS)
-    if unknown:
-        raise ValueError(f"{where}: evaluations: unknown field(s) {unknown}; known: {sorted(_EVALUATIONS)}")
+    from graphclr.eval.config import EvalConfig   # strict: a typo in an evaluation is named here
+
+    EvalConfig.from_dict(spec.get("evaluations", {}), labels=spec.get("labels") or None,
+                         where=f"{where}: evaluations")
 
 
 #: dataset-section keys that hold paths (besides ``*_root``, ``*_path``, ``*_csv``, ``*_dir``, ``*_json``)
