@@ -128,7 +128,7 @@ def make_text_step(texts: list[str], batch: int, max_len: int):
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from graphclr.loss import ClipLoss
-    from graphclr.nn.text_spans import default_text_model_dir
+    from graphclr.graphs.text_spans import default_text_model_dir
 
     tok = AutoTokenizer.from_pretrained(str(default_text_model_dir()), local_files_only=True)
     torch.manual_seed(0)

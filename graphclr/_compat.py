@@ -38,6 +38,7 @@ MOVED: dict[str, str] = {
     "graphclr.runner.report": "graphclr.eval.report",
     "graphclr.benchmark": "graphclr.runner",
     "graphclr.nn.reference": "graphclr.nn.naive",
+    "graphclr.nn.text_spans": "graphclr.graphs.text_spans",
     "graphclr.models.clip": "graphclr.models.graph_clip",
     "graphclr.text.model": "graphclr.models.text_clip",
     "graphclr.text.text_clip": "graphclr.models.text_clip",

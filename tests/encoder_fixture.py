@@ -89,7 +89,7 @@ TEXT_DIM = 12
 
 
 class FakeSpanEmbedder:
-    """Stands in for :class:`graphclr.nn.text_spans.SpanEmbedder`: a deterministic vector
+    """Stands in for :class:`graphclr.graphs.text_spans.SpanEmbedder`: a deterministic vector
     per entity (a function of its text), so the ``"text"`` featurizer runs without a model."""
 
     dim = TEXT_DIM
@@ -120,7 +120,7 @@ def encoder_and_processor(name: str):
     proc = GraphReportProcessor(vocab, cfg)
     text_dim = None
     if cfg.featurizer == "text":
-        proc._span_embedder = FakeSpanEmbedder()
+        proc.features.embedder = FakeSpanEmbedder()
         text_dim = TEXT_DIM
     torch.manual_seed(0)
     enc = GraphEncoder(cfg, vocab_size=len(vocab), text_dim=text_dim, fast=fast).eval()

@@ -103,6 +103,9 @@ class CXRDataset(Dataset):
 
     #: ``True`` for datasets whose items carry ``graph`` and ``text``
     paired: bool = False
+    #: with ``strict=False``: how many unreadable items to replace before giving up
+    #: (``None``: no limit; ``graphclr pretrain --skip-bad-images N`` sets it)
+    bad_item_limit: int | None = None
 
     def __init__(self, *, transform: Callable[[Any], Any] | None = None, strict: bool = True,
                  decode_size: int | None = None,
@@ -198,12 +201,24 @@ class CXRDataset(Dataset):
             except (ImageLoadError, ValueError, KeyError) as err:
                 kind = f"{err.reason}_image" if isinstance(err, ImageLoadError) else "bad_item"
                 self.bad_items[j] = Skipped(kind, str(self.csv["id"].iat[j]), str(err))
-                log.warning("item %d (%s) unreadable, returning the next one instead: %s", j,
-                            self.csv["id"].iat[j], err)
+                log.warning("bad item %d of at most %s (%s), returning the next one instead: %s",
+                            len(self.bad_items), self.bad_item_limit, self.csv["id"].iat[j], err)
+                if self.bad_item_limit is not None and len(self.bad_items) > self.bad_item_limit:
+                    raise ValueError(f"{len(self.bad_items)} unreadable items, more than the "
+                                     f"{self.bad_item_limit} allowed; the last: {err}") from None
         raise RuntimeError(f"{type(self).__name__}: none of the {n} items is readable "
                            f"({len(self.bad_items)} bad; first: {next(iter(self.bad_items.values()), None)})")
 
     # --- conveniences ------------------------------------------------------------------
+    def with_transform(self, transform: Callable[[Any], Any]) -> CXRDataset:
+        """A shallow copy whose items are transformed by ``transform`` (the trainer gives
+        every dataset the model's own transform this way)."""
+        import copy
+
+        out = copy.copy(self)
+        out.transform = transform
+        return out
+
     def attach_cache(self, cache_dir: str | os.PathLike[str] | None) -> None:
         """Read images from a pre-resized cache (``None`` detaches it)."""
         if cache_dir is None:
@@ -276,6 +291,11 @@ class SubsetDataset(CXRDataset):
         self.bad_items = {}
         self._cache_dir = None
         self._cache = None
+
+    def with_transform(self, transform: Callable[[Any], Any]) -> SubsetDataset:
+        out = super().with_transform(transform)
+        out.dataset = self.dataset.with_transform(transform)   # the items come from there
+        return out
 
     def get_item(self, idx: int) -> dict[str, Any]:
         item = self.dataset.get_item(int(self.indices[idx]))

@@ -43,6 +43,7 @@ from graphclr.models.checkpoint import (  # noqa: F401 - re-exported (graphclr.m
 )
 from graphclr.models.config import ModelCfg, deep_merge
 from graphclr.models.image import ImageTransform, image_transform
+from graphclr.nn.featurizers import REGISTRY
 from graphclr.models.registry import (  # noqa: F401 - re-exported (graphclr.models.factory.*)
     add_model_config,
     get_model_config,
@@ -214,12 +215,12 @@ def create_model_for(dataset: Any, model: ModelSpec | None = None, *, vocab: Voc
         tcfg = cfg.text_cfg
         if tcfg.encoder != "minilm" and (tcfg.vocab is None or (tcfg.encoder == "bow" and tcfg.idf is None)):
             kwargs.setdefault("reports", _dataset_texts(dataset))
-    elif cfg.graph_cfg.featurizer == "tokens" and vocab is None:
+    elif vocab is None and REGISTRY[cfg.graph_cfg.featurizer].data.needs_vocab:
         from graphclr.data.base import dataset_reports
 
         vocab = Vocabulary.from_graphs(dataset_reports(dataset, "graph", skip_missing=True))
         if len(vocab) <= len(Vocabulary.build([]).itos):
-            raise ValueError(f"{where}: the 'tokens' featurizer needs a vocabulary from the dataset's "
+            raise ValueError(f"{where}: the {cfg.graph_cfg.featurizer!r} featurizer needs a vocabulary from the dataset's "
                              "report graphs, but the dataset has none (a text-only manifest?): extract "
                              "graphs first (graphclr extract), or use graph_cfg.featurizer 'hashed'")
     built = create_model(cfg_dict, vocab=vocab, **kwargs)

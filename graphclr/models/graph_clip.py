@@ -44,17 +44,16 @@ class GraphCLIP(ContrastiveModel):
         if cfg.model_type != "graph" or cfg.graph_cfg is None:
             raise ValueError("GraphCLIP needs a graph model config (model_type='graph')")
         gcfg = cfg.graph_cfg
-        if gcfg.featurizer == "tokens" and vocab is None:
-            raise ValueError("this config uses the 'tokens' featurizer: pass vocab= (a "
-                             "graphclr.graphs.Vocabulary built on the training graphs), or use "
-                             "graph_cfg.featurizer='hashed' which needs none")
         self.cfg = cfg
         self.vocab = vocab
         self.report_processor = GraphReportProcessor(vocab, gcfg)
-        text_dim = self.report_processor.span_embedder.dim if gcfg.featurizer == "text" else None
+        if self.report_processor.features.needs_vocab and vocab is None:
+            raise ValueError(f"this config uses the {gcfg.featurizer!r} featurizer: pass vocab= (a "
+                             "graphclr.graphs.Vocabulary built on the training graphs), or use "
+                             "graph_cfg.featurizer='hashed' which needs none")
         self.visual = ImageEncoder(cfg.image_cfg)
         self.graph = GraphEncoder(gcfg, vocab_size=len(vocab) if vocab is not None else None,
-                                  text_dim=text_dim, fast=fast)
+                                  fast=fast, **self.report_processor.module_kwargs())
         self._init_heads(self.visual.output_dim, self.graph.out_dim, cfg.embed_dim,
                          proj_bias=cfg.proj_bias, init_logit_scale=cfg.init_logit_scale,
                          max_logit_scale=cfg.max_logit_scale)

@@ -43,7 +43,9 @@ class TrainConfig:
     log_every: int = 10                   #: steps between JSONL metric records
     checkpoint_every: int = 500           #: steps between checkpoints (0: only at the end)
     keep_checkpoints: int = 2             #: numbered checkpoints kept (the newest)
-    progress: bool = True                 #: tqdm bar on rank 0
+    progress: bool = True                 #: rank 0: a tqdm bar on a terminal, else plain lines
+    progress_every: int = 0               #: steps between plain progress lines (0: log_every)
+    tensorboard: bool = False             #: also write metrics as TensorBoard scalars
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.accum_steps < 1:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DistInfo", "init_distributed", "resolve_device", "barrier", "cleanup_distributed"]
+__all__ = ["DistInfo", "init_distributed", "resolve_device", "barrier", "cleanup_distributed", "agreed_stop"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,15 @@ def cleanup_distributed(info: DistInfo) -> None:
         import torch.distributed as dist
 
         dist.destroy_process_group()
+
+
+
+def agreed_stop(received: str | None, info: DistInfo) -> str | None:
+    """The stop signal, once any rank has one (all ranks stop at the same step)."""
+    if not info.distributed:
+        return received
+    import torch.distributed as dist
+
+    flag = torch.tensor([1 if received else 0], device=info.device if info.device.type == "cuda" else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return (received or "SIGTERM") if int(flag) else None
