@@ -101,18 +101,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-<<<<<<< HEAD
-=======
-def _texts_of(dataset: object) -> list[str]:
-    """Report texts for a text model's tokeniser; graph-only datasets give their graphs' text."""
-    from graphclr.data import dataset_reports
-
-    texts = dataset_reports(dataset, "text", skip_missing=True)
-    if len(texts) == len(dataset):  # type: ignore[arg-type]
-        return texts
-    return [g.text for g in dataset_reports(dataset, "graph")]
-
-
 def check_out(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to mix two runs in one folder (see the module docstring)."""
     if resume and overwrite:
@@ -167,7 +155,6 @@ def resume_command(argv: list[str]) -> str:
     return "graphclr " + shlex.join(rest + ["--resume"])
 
 
->>>>>>> main
 def run(args: argparse.Namespace) -> int:
     if args.list_models:
         from graphclr.models import list_models
@@ -191,13 +178,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from graphclr.graphs import Vocabulary
-<<<<<<< HEAD
-    from graphclr.models import create_model_for, deep_merge, resolve_model_config
-    from graphclr.synth import SyntheticPairDataset
-=======
-    from graphclr.models import create_model, deep_merge
-    from graphclr.models.factory import load_checkpoint, resolve_model_config
->>>>>>> main
+    from graphclr.models import create_model_for, deep_merge, load_checkpoint, resolve_model_config
     from graphclr.train import TrainConfig, train
     from graphclr.train.distributed import cleanup_distributed, init_distributed
     from graphclr.utils import seed_everything
@@ -220,40 +201,17 @@ def run(args: argparse.Namespace) -> int:
             if args.image_size:
                 image["image_size"] = args.image_size
             cfg_dict["image_cfg"] = image
-<<<<<<< HEAD
-    vocab = Vocabulary.load(args.vocab) if args.vocab is not None else None
-    seed_everything(args.seed)
-    model = create_model_for(dataset, cfg_dict, vocab=vocab, pretrained=args.pretrained,
-                             pretrained_image=args.pretrained_image,
-                             overrides=overrides if cfg_dict is None else None)
-    if info.is_main and args.pretrained is None and args.vocab is None and model.model_type == "graph" \
-            and model.vocab is not None:   # a tokens-featurizer vocabulary built from the data
-        args.out.mkdir(parents=True, exist_ok=True)
-        model.vocab.save(args.out / "vocab.json")
-    cfg = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
-                      accum_steps=args.accum_steps, lr=args.lr, weight_decay=args.weight_decay,
-                      warmup_steps=args.warmup_steps, freeze_image_steps=args.freeze_image_steps,
-                      lock_image=args.lock_image, grad_clip=args.grad_clip, amp=args.amp,
-                      device=args.device, seed=args.seed, num_workers=args.workers,
-                      log_every=args.log_every, checkpoint_every=args.checkpoint_every,
-                      keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress)
-=======
     stored = load_checkpoint(args.pretrained).get("model_config") if args.pretrained else None
     model_type = (cfg_dict or stored or {}).get("model_type", "graph")
     info = init_distributed(args.device)   # joins torchrun's group (no-op in one process)
->>>>>>> main
     try:
         dataset = _build_dataset(args, model_type)
         vocab = Vocabulary.load(args.vocab) if args.vocab is not None else None
-        kwargs = {}
-        if args.pretrained is None and model_type == "graph" and vocab is None:
-            vocab = Vocabulary.from_graphs(dataset_reports(dataset, "graph", skip_missing=True))
-        elif args.pretrained is None and model_type == "text":
-            kwargs["reports"] = _texts_of(dataset)   # text baselines build their vocabulary here
         seed_everything(args.seed)
-        model = create_model(cfg_dict, vocab=vocab, pretrained=args.pretrained,
-                             pretrained_image=args.pretrained_image,
-                             overrides=overrides if cfg_dict is None else None, **kwargs)
+        model = create_model_for(dataset, cfg_dict, vocab=vocab, pretrained=args.pretrained,
+                                 pretrained_image=args.pretrained_image,
+                                 overrides=overrides if cfg_dict is None else None)
+        vocab = model.vocab if model.model_type == "graph" else None   # built by create_model_for
         cfg = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                           accum_steps=args.accum_steps, lr=args.lr, weight_decay=args.weight_decay,
                           warmup_steps=args.warmup_steps, freeze_image_steps=args.freeze_image_steps,
