@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphclr.cli.synth",
     "graphclr.cli.pretrain",
     "graphclr.cli.benchmark",
+    "graphclr.cli.eval",
 )
 
 

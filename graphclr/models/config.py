@@ -11,6 +11,8 @@ the file and the field (:func:`graphclr.nn._config.dataclass_from_dict`, the one
 reader), so a typo never silently falls back to a default. Text baselines use
 ``"model_type": "text"`` with a ``"text_cfg"`` section (a
 :class:`graphclr.text.TextTowerCfg`) instead of ``"graph_cfg"``.
+``"model_type": "igcl-reference"`` is the reference IGCL model; its ``graph_cfg`` is a
+:class:`graphclr.models.igcl_reference.IGCLReferenceCfg`.
 
 Examples:
     >>> cfg = ModelCfg.from_dict({"model_type": "text", "text_cfg": {"encoder": "bow", "widht": 4}},
@@ -34,14 +36,18 @@ from graphclr.text.tower import TEXT_ENCODERS, TextTowerCfg
 __all__ = ["MODEL_TYPES", "ModelCfg", "deep_merge"]
 
 
-def _graph_cfg_cls() -> type:
+def _graph_cfg_cls(model_type: str) -> type:
+    if model_type == "igcl-reference":
+        from graphclr.models.igcl_reference import IGCLReferenceCfg
+
+        return IGCLReferenceCfg
     from graphclr.nn.encoder import GraphEncoderCfg
 
     return GraphEncoderCfg
 
 
 #: the kinds of report tower: model_type -> its config section
-MODEL_TYPES: dict[str, str] = {"graph": "graph_cfg", "text": "text_cfg"}
+MODEL_TYPES: dict[str, str] = {"graph": "graph_cfg", "text": "text_cfg", "igcl-reference": "graph_cfg"}
 
 
 @dataclass
@@ -56,7 +62,7 @@ class ModelCfg:
     image_cfg: ImageEncoderCfg | None = field(default_factory=ImageEncoderCfg)
     graph_cfg: Any = None                    #: GraphEncoderCfg (graph models)
     text_cfg: TextTowerCfg | None = None     #: the text tower (text models)
-    model_type: str = "graph"                #: "graph" | "text"
+    model_type: str = "graph"                #: "graph" | "text" | "igcl-reference"
     init_logit_scale: float = math.log(1 / 0.07)
     max_logit_scale: float = 100.0
     proj_bias: bool = False                  #: the reference's projections have no bias
@@ -66,8 +72,8 @@ class ModelCfg:
             raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}; got {self.model_type!r}")
         if self.embed_dim < 1:
             raise ValueError(f"embed_dim must be positive; got {self.embed_dim}")
-        for kind, section in MODEL_TYPES.items():
-            if kind != self.model_type and getattr(self, section) is not None:
+        for section in set(MODEL_TYPES.values()) - {MODEL_TYPES[self.model_type]}:
+            if getattr(self, section) is not None:
                 raise ValueError(f"a {self.model_type} model has no {section}")
 
     @classmethod
@@ -89,9 +95,9 @@ class ModelCfg:
                                  "runner copies the graph model's; give one explicitly otherwise)")
         elif model_type in MODEL_TYPES:
             kwargs["image_cfg"] = ImageEncoderCfg.from_dict(image or {}, where=f"{where}: image_cfg")
-        if model_type == "graph":
-            kwargs["graph_cfg"] = _graph_cfg_cls().from_dict(kwargs.get("graph_cfg") or {},
-                                                             where=f"{where}: graph_cfg")
+        if MODEL_TYPES.get(model_type) == "graph_cfg":
+            kwargs["graph_cfg"] = _graph_cfg_cls(model_type).from_dict(kwargs.get("graph_cfg") or {},
+                                                                       where=f"{where}: graph_cfg")
         elif model_type == "text":
             if not isinstance(kwargs.get("text_cfg"), dict):
                 raise ValueError(f"{where}: a text model config needs a text_cfg object "

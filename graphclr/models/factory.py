@@ -157,6 +157,10 @@ def create_model(model: ModelSpec | None = None, *,
     cfg = ModelCfg.from_dict(cfg_dict, where=where, partial=visual is not None)
     if cfg.model_type == "text":
         built = _build_text_model(cfg, reports=reports, vocab=vocab, visual=visual)
+    elif cfg.model_type == "igcl-reference":
+        from graphclr.models.igcl_reference import IGCLReferenceCLIP
+
+        built = IGCLReferenceCLIP(cfg, vocab)
     else:
         from graphclr.models.graph_clip import GraphCLIP
 
@@ -188,6 +192,7 @@ def create_model_for(dataset: Any, model: ModelSpec | None = None, *, vocab: Voc
       report graphs (``hashed`` and ``text`` featurizers need none, so none is built);
     * from-scratch text models (``transformer``, ``bow``): the word vocabulary and TF-IDF
       weights of the report texts (a dataset without texts gives its graphs' text);
+    * ``igcl-reference`` models need nothing (BERT or type features);
     * with ``pretrained`` (or a given ``vocab``) nothing is built: the checkpoint carries it.
 
     Args:
@@ -215,7 +220,7 @@ def create_model_for(dataset: Any, model: ModelSpec | None = None, *, vocab: Voc
         tcfg = cfg.text_cfg
         if tcfg.encoder != "minilm" and (tcfg.vocab is None or (tcfg.encoder == "bow" and tcfg.idf is None)):
             kwargs.setdefault("reports", _dataset_texts(dataset))
-    elif vocab is None and REGISTRY[cfg.graph_cfg.featurizer].data.needs_vocab:
+    elif cfg.model_type == "graph" and vocab is None and REGISTRY[cfg.graph_cfg.featurizer].data.needs_vocab:
         from graphclr.data.base import dataset_reports
 
         vocab = Vocabulary.from_graphs(dataset_reports(dataset, "graph", skip_missing=True))

@@ -48,6 +48,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphclr.device import move_batch
 from graphclr.loss import ClipLoss
 from graphclr.train.config import TrainConfig
 from graphclr.train.data import PairCollator, make_loader, report_key_of, with_model_transform
@@ -87,30 +88,21 @@ def _amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: no decay for biases, norm gains and the temperature (CLIP practice)."""
+def _param_groups(model: nn.Module, weight_decay: float, decay_all: bool = False) -> list[dict[str, Any]]:
+    """AdamW groups: no decay for biases, norm gains and the temperature (CLIP practice),
+    unless ``decay_all`` (the reference's ``AdamW(model.parameters())``)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if p.ndim < 2 or "logit_scale" in name or ".norm" in name or "bn" in name or name.endswith("bias"):
+        exempt = (p.ndim < 2 or "logit_scale" in name or ".norm" in name or "bn" in name
+                  or name.endswith("bias"))
+        if exempt and not decay_all:
             no_decay.append(p)
         else:
             decay.append(p)
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    """Move tensors to ``device``; DGL graphs stay where they are (graphclr's graph encoder
-    moves the tensors it needs, so a CPU-only DGL build works with a GPU model)."""
-    if device.type == "cpu" or type(batch).__module__.startswith("dgl"):
-        return batch
-    if hasattr(batch, "to"):
-        return batch.to(device, non_blocking=True) if isinstance(batch, torch.Tensor) else batch.to(device)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    return batch
 
 
 def _micro_batches_per_epoch(n_items: int, world: int, batch_size: int, drop_last: bool) -> int:
@@ -186,7 +178,7 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
     module = model
     net: nn.Module = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if info.distributed else model
     amp_dtype = _amp_dtype(cfg, device)
-    optimizer = torch.optim.AdamW(_param_groups(module, cfg.weight_decay), lr=cfg.lr,
+    optimizer = torch.optim.AdamW(_param_groups(module, cfg.weight_decay, cfg.decay_all_params), lr=cfg.lr,
                                   betas=cfg.betas, eps=cfg.eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, CosineWarmup(cfg.warmup_steps, total_steps, cfg.min_lr_ratio))
@@ -330,7 +322,7 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
                                  world_size=world, num_workers=cfg.num_workers, drop_last=cfg.drop_last)
             batches = iter(loader)
             while step < total_steps and batch_in_epoch + cfg.accum_steps <= per_epoch:
-                chunks = [_to_device(next(batches), device) for _ in range(cfg.accum_steps)]
+                chunks = [move_batch(next(batches), device) for _ in range(cfg.accum_steps)]
                 last_loss = optimizer_step(chunks)
                 if not math.isfinite(last_loss):
                     raise FloatingPointError(f"loss became {last_loss} at step {step + 1}; lower the "
