@@ -50,13 +50,11 @@ def eval_config(spec: Mapping[str, Any]) -> EvalConfig:
 
 
 def resolve_device(device: str | None) -> str:
-    """``"auto"`` (or ``None``): CUDA when available, else the CPU; anything else as given."""
-    dev = str(device or "auto")
-    if dev == "auto":
-        import torch
+    """``"auto"`` (or ``None``): CUDA when available, else the CPU; see
+    :func:`graphclr.device.resolve_device` (one device choice for the whole package)."""
+    from graphclr.device import resolve_device as resolve
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return dev
+    return str(resolve(device or "auto"))
 
 
 def run_benchmark(spec: BenchmarkSpec, out_dir: str | Path, *, resume: bool = True, command: str | None = None,
