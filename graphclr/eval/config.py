@@ -38,8 +38,8 @@ from graphclr.constants import EVAL_LABELS
 from graphclr.eval.probe import ProbeConfig
 from graphclr.nn._config import dataclass_from_dict
 
-__all__ = ["EvalConfig", "Evaluation", "EVALUATIONS", "DEFAULT_EVALUATIONS", "LinearProbeCfg", "FewShotCfg", "ZeroShotCfg",
-           "LateralityTask", "LateralityCfg", "RetrievalCfg", "SHARED_FIELDS"]
+__all__ = ["EvalConfig", "Evaluation", "EVALUATIONS", "DEFAULT_EVALUATIONS", "LinearProbeCfg", "FewShotCfg",
+           "ZeroShotCfg", "LateralityTask", "LateralityCfg", "RetrievalCfg", "SHARED_FIELDS"]
 
 
 def _ints(values: Any, where: str, *, minimum: int | None = None) -> tuple[int, ...]:
