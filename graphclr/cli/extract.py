@@ -64,6 +64,7 @@ class Problems:
         self.unreadable: list[str] = _Printed()
         self.failed = 0
         self.duplicates = 0
+        self.warnings = 0
 
     def extraction_failed(self, report_id: str, err: BaseException) -> None:
         self.failed += 1

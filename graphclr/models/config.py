@@ -10,6 +10,8 @@ Missing fields take the dataclass defaults; unknown fields are errors that name 
 and the field, so a typo never silently falls back to a default. Text baselines use
 ``"model_type": "text"`` with a ``"text_cfg"`` section instead of ``"graph_cfg"``; their
 section is passed through to :func:`graphclr.text.build_text_model` unchanged.
+``"model_type": "igcl-reference"`` is the reference IGCL model; its ``graph_cfg`` is a
+:class:`graphclr.models.igcl_reference.IGCLReferenceCfg`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ def _graph_cfg_cls() -> type:
     return GraphEncoderCfg
 
 
+def _igcl_cfg_cls() -> type:
+    from graphclr.models.igcl_reference import IGCLReferenceCfg
+
+    return IGCLReferenceCfg
+
+
 @dataclass
 class ModelCfg:
     """A whole contrastive model: image tower, report tower, shared space."""
@@ -39,7 +47,7 @@ class ModelCfg:
     image_cfg: ImageEncoderCfg = field(default_factory=ImageEncoderCfg)
     graph_cfg: Any = None            #: GraphEncoderCfg (graph models)
     text_cfg: dict[str, Any] | None = None   #: passed to graphclr.text (text models)
-    model_type: str = "graph"        #: "graph" | "text"
+    model_type: str = "graph"        #: "graph" | "text" | "igcl-reference"
     init_logit_scale: float = math.log(1 / 0.07)
     max_logit_scale: float = 100.0
     proj_bias: bool = False          #: the reference's projections have no bias
@@ -55,8 +63,9 @@ class ModelCfg:
             raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
         kwargs = dict(data)
         model_type = kwargs.get("model_type", "graph")
-        if model_type not in ("graph", "text"):
-            raise ValueError(f"{where}: model_type must be 'graph' or 'text', got {model_type!r}")
+        if model_type not in ("graph", "text", "igcl-reference"):
+            raise ValueError(f"{where}: model_type must be 'graph', 'text' or 'igcl-reference', "
+                             f"got {model_type!r}")
         if model_type == "text" and kwargs.get("image_cfg") is None:
             raise ValueError(f"{where}: a text model config needs an image_cfg (the benchmark "
                              "runner copies the graph model's; give one explicitly otherwise)")
@@ -66,6 +75,9 @@ class ModelCfg:
             if model_type == "graph":
                 kwargs["graph_cfg"] = _graph_cfg_cls().from_dict(kwargs.get("graph_cfg") or {},
                                                                  where=f"{where}: graph_cfg")
+            elif model_type == "igcl-reference":
+                kwargs["graph_cfg"] = _igcl_cfg_cls().from_dict(kwargs.get("graph_cfg") or {},
+                                                                where=f"{where}: graph_cfg")
             elif kwargs.get("graph_cfg") is not None:
                 raise ValueError(f"{where}: a text model has no graph_cfg")
             cfg = cls(**kwargs)

@@ -233,6 +233,10 @@ def create_model(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg | 
         if vocab is not None:
             model_kwargs.setdefault("vocab", vocab)
         built = build_text_model(cfg.to_dict(), **model_kwargs)
+    elif cfg.model_type == "igcl-reference":
+        from graphclr.models.igcl_reference import IGCLReferenceCLIP
+
+        built = IGCLReferenceCLIP(cfg, vocab)
     else:
         from graphclr.models.graph_clip import GraphCLIP
 

@@ -28,6 +28,7 @@ class TrainConfig:
     accum_steps: int = 1                  #: micro-batches per optimiser step (features cached)
     lr: float = 1e-3
     weight_decay: float = 0.01            #: AdamW default (the reference kept it)
+    decay_all_params: bool = False        #: decay biases, norms and the temperature too (the reference)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     warmup_steps: int = 0

@@ -87,13 +87,16 @@ def _amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: no decay for biases, norm gains and the temperature (CLIP practice)."""
+def _param_groups(model: nn.Module, weight_decay: float, decay_all: bool = False) -> list[dict[str, Any]]:
+    """AdamW groups: no decay for biases, norm gains and the temperature (CLIP practice),
+    unless ``decay_all`` (the reference's ``AdamW(model.parameters())``)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if p.ndim < 2 or "logit_scale" in name or ".norm" in name or "bn" in name or name.endswith("bias"):
+        exempt = (p.ndim < 2 or "logit_scale" in name or ".norm" in name or "bn" in name
+                  or name.endswith("bias"))
+        if exempt and not decay_all:
             no_decay.append(p)
         else:
             decay.append(p)
@@ -186,7 +189,7 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
     module = model
     net: nn.Module = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if info.distributed else model
     amp_dtype = _amp_dtype(cfg, device)
-    optimizer = torch.optim.AdamW(_param_groups(module, cfg.weight_decay), lr=cfg.lr,
+    optimizer = torch.optim.AdamW(_param_groups(module, cfg.weight_decay, cfg.decay_all_params), lr=cfg.lr,
                                   betas=cfg.betas, eps=cfg.eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, CosineWarmup(cfg.warmup_steps, total_steps, cfg.min_lr_ratio))

@@ -14,8 +14,9 @@ number of mentions.
 anatomy phrase the following patterns give it:
 
 * *before* (L1): the phrase right before it ("left pleural effusion"), and the phrases
-  before that one across modifiers ("bibasilar streaky airspace opacities": ``bibasilar``
-  and ``airspace``); a normal-state word also across a preposition ("heart size within
+  before that one across modifiers and lists ("bibasilar streaky airspace opacities":
+  ``bibasilar`` and ``airspace``; "left 5th and 6th rib fractures"; "heart, mediastinum
+  and hila are normal"); a normal-state word also across a preposition ("heart size within
   normal limits");
 * *after* (L2): the phrase after it, adjacent or after a location preposition
   ("opacity in the right lower lobe", "effusions bilaterally"), and then every further
@@ -75,6 +76,7 @@ _MOD_NEXT_GAP = "MAdv"
 _MOD_PREV_GAP = "cdvM,"
 _BEFORE_GAP = "Mdv"
 _BEFORE_NORMAL_GAP = "Mdvp"
+_BEFORE_LIST_GAP = "Mdj,"
 _AFTER_GAP = "pdcMv"
 _CHAIN_GAP = "pdjv,M"
 _SUBJECT_GAP = "cdvMp"
@@ -82,6 +84,7 @@ _LIST_BEFORE_GAP = "jod,MA"
 _LIST_AFTER_GAP = "jodM,"
 _FRONTED_GAP = "T,cdvM"
 _SENTENCE_END = frozenset({".", "!", "?", ";", ":"})
+_ANAPHORA = frozenset({"this", "it", "these", "they", "which"})
 _SUGGEST_FIRST_GAP = "dMAvp"
 _SUGGEST_NEXT_GAP = "jodMA,"
 _PHRASE_LIST_GAP = "jd,"
@@ -181,6 +184,8 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
 
     located: dict[Any, list[list[Any]]] = {}
     after_located: list[Any] = []
+    associated = {m.adj_target or _next_head(heads, head_starts, m) for m in obs
+                  if m.modifier and m.term.key == "associated"}
     for m in obs:
         if m.attached:
             continue
@@ -196,7 +201,8 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
                 by_before = True
                 for k in range(before - 1, -1, -1):
                     g0 = groups[k]
-                    if g0[-1].clause != m.clause or not gap_ok(cstr[g0[-1].end:found[-1][0].start], "M"):
+                    if g0[-1].clause != m.clause \
+                            or not gap_ok(cstr[g0[-1].end:found[-1][0].start], _BEFORE_LIST_GAP):
                         break
                     found.append(g0)
         after = bisect_left(g_starts, m.end)  # first phrase starting after m
@@ -276,6 +282,28 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
             shared = [g for g in located[a] if _shareable(g)]
             if shared:
                 located[b] = shared
+    # "effusion with associated atelectasis": located where the finding before it is
+    prev: Any = None
+    for m in heads:
+        if m in associated and m not in located and prev is not None and prev.sent == m.sent:
+            located[m] = located[prev]
+        if m in located:
+            prev = m
+    # "There is a right pneumothorax. It is largest at the apex.": a sentence that opens
+    # with a pronoun and names no finding locates the last finding of the sentence before
+    used = {id(g) for targets in located.values() for g in targets}
+    for g in groups:
+        if id(g) in used:
+            continue
+        i = g[0].start
+        while i > 0 and keys[i - 1] not in _SENTENCE_END:
+            i -= 1
+        if keys[i] not in _ANAPHORA or _head_follows(heads, head_starts, i, g[0].sent):
+            continue
+        j = bisect_left(head_starts, i) - 1
+        if j >= 0 and heads[j].sent == g[0].sent - 1 and heads[j].cert != ABSENT:
+            located.setdefault(heads[j], []).append(g)
+            used.add(id(g))
     return located
 
 
@@ -292,6 +320,11 @@ def _fronted(g: list[Any], stop: int, m: Any, cstr: str, keys: Sequence[str]) ->
         seen_prep = seen_prep or cstr[i - 1] == "p"
         i -= 1
     return seen_prep and (i == 0 or keys[i - 1] in _SENTENCE_END)
+
+
+def _next_head(heads: list[Any], head_starts: list[int], m: Any) -> Any:
+    j = bisect_left(head_starts, m.end)
+    return heads[j] if j < len(heads) else None
 
 
 def _head_follows(heads: list[Any], head_starts: list[int], start: int, sent: int) -> bool:
