@@ -78,3 +78,30 @@ def test_decay_all_params_switch():
     assert [len(g["params"]) for g in groups] == [1, 3] and groups[1]["weight_decay"] == 0.0
     everything = _param_groups(m, 0.01, decay_all=True)
     assert [len(g["params"]) for g in everything] == [4, 0] and everything[0]["weight_decay"] == 0.01
+
+
+def test_reference_spec_names_every_reference_switch(monkeypatch):
+    from pathlib import Path
+
+    from graphclr.models.config import ModelCfg, deep_merge
+    from graphclr.runner.spec import load_spec
+    from graphclr.train.config import TrainConfig
+
+    for var in ("MIMIC_CXR_JPG", "RADGRAPH", "CHEXPERT", "CHEXPERT_TEST", "CLIP_VIT_B_32",
+                "BERT_BASE_UNCASED"):
+        monkeypatch.setenv(var, f"/data/{var.lower()}")
+    root = Path(__file__).resolve().parent.parent / "benchmarks" / "specs"
+    spec = load_spec(root / "igcl_reference_chexpert.json")
+    train = TrainConfig.from_dict(dict(spec["budget"]))
+    assert (train.lr, train.weight_decay, train.decay_all_params, train.warmup_steps,
+            train.min_lr_ratio, train.freeze_image_steps, train.amp, train.drop_last) == \
+        (1e-3, 0.01, True, 0, 1.0, 20, "none", False)
+    cfg = ModelCfg.from_dict(deep_merge(get_model_config("igcl-reference"), spec["model"]))
+    g = cfg.graph_cfg
+    assert (g.first_relation_only, g.head_to_tail_only, g.reaction_nodes, g.mask_padding,
+            g.fc_layers, g.num_rels, g.feat_size, g.text_model) == \
+        (True, True, True, False, 1, 4, 772, "/data/bert_base_uncased")
+    assert cfg.image_cfg.backbone == "clip-vit-b-32" and not cfg.image_cfg.antialias
+    ev = spec["evaluations"]["igcl"]
+    assert ev["num_runs"] == 5 and spec["dataset"]["probe_train"]["uncertain"] == "keep"
+    assert load_spec(root / "graphclr_chexpert.json")["name"] == "graphclr-chexpert"

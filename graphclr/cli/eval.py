@@ -4,7 +4,7 @@
 
     graphclr eval runs/r50/model.pt --csv data/manifest.csv --out runs/r50/eval
     graphclr eval model.pt --dataset chexpert.json --config evaluations.json --out eval
-    graphclr eval model.pt --spec benchmarks/specs/igcl_chexpert.json --out eval
+    graphclr eval model.pt --spec benchmarks/specs/graphclr_chexpert.json --out eval
 
 The data is a CSV manifest with a ``split`` column (train/val/test: probes train on train,
 select their epoch on val, are scored on test), a dataset section of a benchmark spec

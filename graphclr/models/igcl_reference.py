@@ -217,11 +217,8 @@ class IGCLReferenceCLIP(ContrastiveModel):
         self.report_processor = IGCLReferenceProcessor(cfg.graph_cfg)
         self.visual = ImageEncoder(cfg.image_cfg)
         self.graph = _Tower(cfg.graph_cfg)
-        self._init_heads(self.visual.output_dim, self.graph.out_dim, cfg.embed_dim,
-                         proj_bias=cfg.proj_bias, init_logit_scale=cfg.init_logit_scale,
-                         max_logit_scale=cfg.max_logit_scale)
+        heads = {k: getattr(cfg, k) for k in ("proj_bias", "init_logit_scale", "max_logit_scale")}
+        self._init_heads(self.visual.output_dim, self.graph.out_dim, cfg.embed_dim, **heads)
 
-    @property
-    def preprocess_cfg(self) -> dict[str, Any]:
-        """Image preprocessing, saved with checkpoints."""
-        return self.cfg.image_cfg.preprocess_cfg()
+    #: image preprocessing (size, mean/std, ...), saved with checkpoints
+    preprocess_cfg = property(lambda self: self.cfg.image_cfg.preprocess_cfg())

@@ -29,17 +29,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from graphclr._compat import moved_names_getattr
 from graphclr.constants import EVAL_LABELS
 from graphclr.eval.config import EvalConfig
 from graphclr.eval.run import RESULTS_FORMAT, json_clean, results_header, write_json, write_outputs
 from graphclr.runner.encoder import DatasetsByPreprocess, run_encoder
-from graphclr.runner.models import resolve_model_config
 from graphclr.runner.spec import BenchmarkSpec
 
-__all__ = ["run_benchmark", "evaluate_checkpoint", "resolve_model_config", "resolve_device", "DEFAULT_LABELS",
-           "RESULTS_FORMAT", "eval_config"]
+__all__ = ["run_benchmark", "evaluate_checkpoint", "resolve_device", "DEFAULT_LABELS", "RESULTS_FORMAT",
+           "eval_config"]
 
 log = logging.getLogger(__name__)
+__getattr__ = moved_names_getattr(__name__)   # resolve_model_config: graphclr.models has the one
 
 DEFAULT_LABELS = EVAL_LABELS
 
@@ -50,13 +51,11 @@ def eval_config(spec: Mapping[str, Any]) -> EvalConfig:
 
 
 def resolve_device(device: str | None) -> str:
-    """``"auto"`` (or ``None``): CUDA when available, else the CPU; anything else as given."""
-    dev = str(device or "auto")
-    if dev == "auto":
-        import torch
+    """``"auto"`` (or ``None``): CUDA when available, else the CPU; see
+    :func:`graphclr.device.resolve_device` (one device choice for the whole package)."""
+    from graphclr.device import resolve_device as resolve
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return dev
+    return str(resolve(device or "auto"))
 
 
 def run_benchmark(spec: BenchmarkSpec, out_dir: str | Path, *, resume: bool = True, command: str | None = None,

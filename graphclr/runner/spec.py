@@ -194,7 +194,7 @@ def load_spec(path: str | os.PathLike[str] | None = None, *, quick: bool = False
     """Read, merge (``--quick``, ``--set``), resolve and validate a spec.
 
     Args:
-        path: a spec file, a shipped spec name (``default``, ``igcl_chexpert``), or ``None``
+        path: a spec file, a shipped spec name (``default``, ``graphclr_chexpert``), or ``None``
             for the built-in default.
         quick: deep-merge the spec's ``quick`` section.
         overrides: a nested dict deep-merged last (from ``--set``).

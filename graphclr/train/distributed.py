@@ -36,13 +36,11 @@ class DistInfo:
 
 
 def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> this rank's GPU when CUDA is available, else the CPU."""
-    if device == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device(f"cuda:{local_rank}")
-    return dev
+    """``"auto"`` -> this rank's GPU when CUDA is available, else the CPU
+    (:func:`graphclr.device.resolve_device` with this rank's ``local_rank``)."""
+    from graphclr.device import resolve_device as resolve
+
+    return resolve(device, local_rank)
 
 
 def init_distributed(device: str = "auto") -> DistInfo:

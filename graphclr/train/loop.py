@@ -48,6 +48,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphclr.device import move_batch
 from graphclr.loss import ClipLoss
 from graphclr.train.config import TrainConfig
 from graphclr.train.data import PairCollator, make_loader, report_key_of, with_model_transform
@@ -102,18 +103,6 @@ def _param_groups(model: nn.Module, weight_decay: float, decay_all: bool = False
             decay.append(p)
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    """Move tensors to ``device``; DGL graphs stay where they are (graphclr's graph encoder
-    moves the tensors it needs, so a CPU-only DGL build works with a GPU model)."""
-    if device.type == "cpu" or type(batch).__module__.startswith("dgl"):
-        return batch
-    if hasattr(batch, "to"):
-        return batch.to(device, non_blocking=True) if isinstance(batch, torch.Tensor) else batch.to(device)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    return batch
 
 
 def _micro_batches_per_epoch(n_items: int, world: int, batch_size: int, drop_last: bool) -> int:
@@ -333,7 +322,7 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
                                  world_size=world, num_workers=cfg.num_workers, drop_last=cfg.drop_last)
             batches = iter(loader)
             while step < total_steps and batch_in_epoch + cfg.accum_steps <= per_epoch:
-                chunks = [_to_device(next(batches), device) for _ in range(cfg.accum_steps)]
+                chunks = [move_batch(next(batches), device) for _ in range(cfg.accum_steps)]
                 last_loss = optimizer_step(chunks)
                 if not math.isfinite(last_loss):
                     raise FloatingPointError(f"loss became {last_loss} at step {step + 1}; lower the "
