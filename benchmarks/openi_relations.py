@@ -12,16 +12,19 @@ silver tuple ``(finding, side, locations)``:
 * side: a qualifier ``left``, ``right`` or ``bilateral``;
 * locations: the other anatomy parts that name a structure or a zone (``base``,
   ``upper lobe``, ``hilum``, ``thoracic vertebrae``), except ``lung`` (MeSH names it for
-  every lung finding). A location is its head structure key (synonyms: vertebra = spine)
-  plus its zone word, if any ("lower lobe" = a lung word + zone ``lower``, which
+  every lung finding). A location is its structure keys, any of which names it
+  (synonyms: vertebra = spine; "thoracic vertebrae" = ``spine|thorax``), plus its zone
+  word, if any ("lower lobe" = a lung word + zone ``lower``, which
   "left lower lobe", "LLL" and "left lower lung" all give).
 
 Score. A *matching observation* is an extracted observation entity (not absent) whose
 lexicon concept is one of the finding's. A tuple's side is **reached** when, from some
 matching observation, an anatomy entity with that laterality is at most 2 hops away over
 ``modify``/``located_at`` edges (either direction: "opacity -located_at-> lobe
-<-modify- left"); ``bilateral`` also counts for ``left`` and ``right``, and ``left`` plus
-``right`` together for ``bilateral``. A location is reached when its structure key (and
+<-modify- left"), counted from the observation and from the observations it modifies
+("consolidative -modify-> opacity" is one finding); ``bilateral`` also counts for ``left`` and ``right``, and ``left`` plus
+``right`` together for ``bilateral``, as does a paired structure named in the plural
+("the lung bases", "the hemidiaphragms"). A location is reached when its structure key (and
 zone) are among the anatomy within 2 hops. The **baseline** asks the same of the anatomy
 entities in the same sentence as a matching observation. Tuples whose finding has no
 matching observation are counted separately ("finding not extracted"): they measure
@@ -65,6 +68,9 @@ SAME_STRUCTURE = {"vertebra": "spine", "lobe": "lung", "zone": "lung", "middle":
 #: the organ every lung heading names: not a location
 NOT_LOCATIONS = frozenset({"lung"})
 MAX_HOPS = 2
+#: paired structures: named in the plural they state both sides ("the lung bases")
+PAIRED = frozenset({"base", "apex", "lung", "hilum", "diaphragm", "costophrenic angle",
+                    "clavicle", "shoulder", "humerus", "hemithorax"})
 HALVES = ("tuning", "check")
 
 
@@ -76,7 +82,7 @@ class Silver:
     subject: str
     concepts: frozenset[str]
     side: str | None
-    locations: tuple[tuple[str, str | None], ...]  # (structure key, zone or None)
+    locations: tuple[tuple[str, str | None], ...]  # ("key|key", zone or None)
 
 
 def _words(part: str) -> list[str]:
@@ -103,9 +109,10 @@ def _location(terms: list[Any]) -> tuple[str, str | None] | None:
         return None
     if key in NOT_LOCATIONS:
         return None
-    key = _structure(key)
     zone = zones[0] if zones and not (heads and heads[-1].zone) else None
-    return key, zone
+    # every structure word of the part names it: "thoracic vertebrae" = spine or thoracic
+    words = {_structure(t.key) for t in anat if t.category == "head" or not (t.zone or t.laterality)}
+    return "|".join(sorted(words | {_structure(key)})), zone
 
 
 def silver_tuple(heading: str, lexicon: Any) -> Silver | None:
@@ -160,8 +167,8 @@ def _side_ok(side: str, lats: set[str]) -> bool:
 
 
 def _loc_ok(loc: tuple[str, str | None], keys: set[str], zones: set[str]) -> bool:
-    key, zone = loc
-    return key in keys and (zone is None or zone in zones)
+    names, zone = loc
+    return any(k in keys for k in names.split("|")) and (zone is None or zone in zones)
 
 
 def _sentences(words: list[str]) -> list[int]:
@@ -184,10 +191,13 @@ def score_graph(graph: Any, tuples: Iterable[Silver], lexicon: Any) -> list[dict
     ents = graph.entities
     info = [_entity_concept(lexicon, e.tokens) for e in ents]
     adj: list[set[int]] = [set() for _ in ents]
+    modifies: list[set[int]] = [set() for _ in ents]  # observation -> observations it modifies
     for r in graph.relations:
         if r.type in ("modify", "located_at") and 0 <= r.head < len(ents) and 0 <= r.tail < len(ents):
             adj[r.head].add(r.tail)
             adj[r.tail].add(r.head)
+            if r.type == "modify" and ents[r.head].is_observation and ents[r.tail].is_observation:
+                modifies[r.head].add(r.tail)
     sent = _sentences(graph.text.split())
 
     def anatomy(indices: Iterable[int]) -> tuple[set[str], set[str], set[str]]:
@@ -195,16 +205,20 @@ def score_graph(graph: Any, tuples: Iterable[Silver], lexicon: Any) -> list[dict
         for j in indices:
             if not ents[j].is_anatomy:
                 continue
+            last = ents[j].tokens.split()[-1]
             for t in info[j][1]:
                 keys.add(_structure(t.key))
                 if t.laterality:
                     lats.add(t.laterality)
+                if t.key in PAIRED and lexicon.key(last) != last.lower():
+                    lats.add("bilateral")  # "the lung bases", "both hemidiaphragms"
                 if t.zone:
                     zones.add(t.zone)
         return lats, keys, zones
 
     def reach(i: int) -> set[int]:
-        seen, frontier = {i}, {i}
+        seen = {i} | modifies[i]  # "consolidative -modify-> opacity": one finding, no hop
+        frontier = set(seen)
         for _ in range(MAX_HOPS):
             frontier = {k for j in frontier for k in adj[j]} - seen
             seen |= frontier

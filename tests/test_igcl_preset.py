@@ -163,3 +163,27 @@ def test_probe_eval_end_to_end_on_feature_sets(one_thread):
     assert shot["n_train"] == 9
     with pytest.raises(ValueError, match="Fracture"):
         igcl_probe_eval(train, val, test, IGCLPresetCfg(labels=("Fracture",)), fraction=0.1)
+
+
+def test_igcl_evaluation_in_the_eval_config(one_thread):
+    from graphclr.eval.config import EVALUATIONS, EvalConfig
+    from graphclr.eval.evaluations import EvalContext
+    from graphclr.eval.features import FeatureSet
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(120, 3)).astype(np.float32)
+    raw = np.where(x[:, :2] > 0, 1.0, 0.0).astype(np.float32)
+    raw[::7, 0] = -1
+    fs = FeatureSet(x, raw, ["Edema", "No Finding"], [str(i) for i in range(120)], [""] * 120)
+    cfg = EvalConfig.from_dict({"igcl": {"labels": ["Edema", "No Finding"], "fractions": [0.5],
+                                         "few_shot_ks": [2], "num_runs": 1, "n_bootstrap": 5}})
+    assert cfg.names() == ["igcl"] and cfg.get("igcl").epochs == 10
+    messages = []
+    ctx = EvalContext(None, {"train": fs, "val": fs, "test": fs}, cfg, echo=messages.append)
+    result, scores = EVALUATIONS["igcl"].runner()(ctx, cfg.get("igcl"))
+    assert scores == {} and set(result) == {"fraction_0.5", "k_2"} and result["fraction_0.5"]["n_train"] == 60
+    assert result["k_2"]["n_train"] == 4 and len(messages) == 2
+    with pytest.raises(ValueError, match="validation"):
+        EVALUATIONS["igcl"].runner()(EvalContext(None, {"train": fs, "test": fs}, cfg), cfg.get("igcl"))
+    with pytest.raises(ValueError, match="epoch"):
+        EvalConfig.from_dict({"igcl": {"epoch": 3}})

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphclr.cli.synth",
     "graphclr.cli.pretrain",
     "graphclr.cli.benchmark",
+    "graphclr.cli.eval",
 )
 
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # e.g. for a --resume hint
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphclr.constants import EVAL_LABELS
+from graphclr.eval.igcl_preset import IGCLPresetCfg
 from graphclr.nn._config import dataclass_from_dict
 
 __all__ = ["EvalConfig", "Evaluation", "EVALUATIONS", "LinearProbeCfg", "FewShotCfg", "ZeroShotCfg",
@@ -193,6 +194,7 @@ EVALUATIONS: dict[str, Evaluation] = {e.name: e for e in (
     Evaluation("zero_shot", ZeroShotCfg, "graphclr.eval.evaluations:run_zero_shot"),
     Evaluation("laterality", LateralityCfg, "graphclr.eval.evaluations:run_laterality"),
     Evaluation("retrieval", RetrievalCfg, "graphclr.eval.evaluations:run_retrieval", needs_reports=True),
+    Evaluation("igcl", IGCLPresetCfg, "graphclr.eval.igcl_preset:run_igcl"),   # the reference protocol
 )}
 
 #: keys of an ``evaluations`` object that are shared settings, not evaluations

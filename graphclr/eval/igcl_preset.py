@@ -65,7 +65,7 @@ from graphclr.nn._config import dataclass_from_dict
 __all__ = ["IGCL_LABELS", "IGCLPresetCfg", "reference_targets", "fraction_subset_indices",
            "few_shot_indices", "train_reference_probe", "ReferenceProbe", "reference_mcc",
            "pooled_bootstrap", "paired_difference_bootstrap", "reference_interval",
-           "igcl_probe_eval"]
+           "igcl_probe_eval", "run_igcl"]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,11 @@ class IGCLPresetCfg:
             raise ValueError(f"{where}: expected a JSON object, got {type(data).__name__}")
         data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return dataclass_from_dict(cls, data, where)
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> IGCLPresetCfg:
+        """The ``evaluations.igcl`` section of a spec (``{}`` or ``null``: the reference)."""
+        return cls.from_dict({} if value is None else value, where=where)
 
 
 def reference_targets(raw: np.ndarray, *, blank_to_zero: bool = True,
@@ -373,3 +378,24 @@ def igcl_probe_eval(train: Any, val: Any, test: Any, cfg: IGCLPresetCfg | None =
     out = pooled_bootstrap(sy, runs, cfg)
     out.update(best_epochs=best, n_train=int(len(rows)))
     return out
+
+
+def run_igcl(ctx: Any, cfg: IGCLPresetCfg) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The ``igcl`` evaluation of :mod:`graphclr.eval.config`: every fraction and K of ``cfg``.
+
+    Needs a validation split and *raw* labels (CheXpert read with ``"uncertain": "keep"``).
+    """
+    if ctx.val is None:
+        raise ValueError("evaluations.igcl: the reference protocol selects epochs on a validation "
+                         "split; give the spec a probe_val dataset")
+    if not (np.asarray(ctx.train.labels) == -1).any():
+        ctx.echo("igcl preset: no uncertain (-1) training labels; read CheXpert with "
+                 "\"uncertain\": \"keep\" for U-Ones")
+    settings = [(f"fraction_{f:g}", {"fraction": f}) for f in cfg.fractions]
+    settings += [(f"k_{k}", {"k": k}) for k in cfg.few_shot_ks]
+    results: dict[str, Any] = {}
+    for key, kwargs in settings:
+        res = results[key] = igcl_probe_eval(ctx.train, ctx.val, ctx.test, cfg, **kwargs)
+        ctx.echo(f"igcl {key}: pooled mean AUROC {res['auroc']['mean']['value']:.3f} "
+                 f"(n_train {res['n_train']})")
+    return results, {}

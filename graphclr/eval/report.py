@@ -222,6 +222,10 @@ def markdown_report(results: Mapping[str, Any]) -> str:
     for n in names:
         pt = enc[n].get("pretrain", {})
         desc = enc[n].get("description", "")
+        if not pt:     # an evaluated checkpoint (graphclr eval)
+            lines.append(f"- `{n}`: {desc + ' — ' if desc else ''}checkpoint `{enc[n].get('checkpoint', '?')}`, "
+                         f"{_int(enc[n].get('parameters'))} parameters")
+            continue
         lines.append(f"- `{n}`: {desc} — {_int(pt.get('parameters'))} parameters "
                      f"({_int(pt.get('report_parameters'))} on the report side); pretraining "
                      f"{_num(pt.get('seconds'), '.0f')} s ({_num(pt.get('pairs_per_s'), '.0f')} pairs/s), "

@@ -180,7 +180,7 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path, cfg: EvalConfig,
 
 def run_protocol(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig | Mapping[str, Any] | None,
                  out_dir: str | Path, *, name: str = "model", description: str = "", synthetic: bool = False,
-                 dataset_description: str = "", command: str | None = None, batch_size: int = 64,
+                 dataset: Mapping[str, Any] | None = None, command: str | None = None, batch_size: int = 64,
                  device: str = "cpu", progress: bool = True, echo: Callable[[str], None] = print,
                  extra: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
     """Evaluate one model with the whole protocol; returns ``(results, report_path)``.
@@ -194,7 +194,8 @@ def run_protocol(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig | Mapp
             evaluation with its defaults.
         out_dir: where ``results.json``, ``report.md``, ``plots/`` and ``encoders/NAME/`` go.
         name: the model's name in the tables.
-        description, synthetic, dataset_description, command: recorded in the results.
+        description, synthetic, command: recorded in the results.
+        dataset: recorded with the split sizes (``{"description": ...}``).
         batch_size, device, progress: feature extraction.
         echo: where progress messages go.
         extra: more fields of the model's entry (e.g. ``{"checkpoint": ...}``).
@@ -209,7 +210,7 @@ def run_protocol(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig | Mapp
     missing = [lab for lab in cfg.labels if lab not in _label_names(splits["test"])]
     if missing:
         raise ValueError(f"the test set has no label column(s) {missing}; it has {_label_names(splits['test'])}")
-    info = {"description": dataset_description,
+    info = {"description": "", **dict(dataset or {}),
             **{f"n_{s}": len(splits[s]) if s in splits else 0 for s in ("train", "val", "test")}}
     results = results_header(cfg, splits["test"], name=name, kind="eval", synthetic=synthetic, dataset=info,
                              command=command)

@@ -193,10 +193,10 @@ def _append_report(graph: ReportGraph, vocab: Vocabulary | None, max_tokens: int
     add_kind, add_cert, add_count = kinds.append, certs.append, num_tokens.append
     first = len(kinds)
     for ent in graph.entities:  # the hot loop of batching: locals only
-        key = (ent.label, ent.tokens)
+        key = (ent.source_label or ent.label, ent.tokens)  # XL labels keep anatomy certainty
         enc = memo.get(key)
         if enc is None:
-            enc = memo[key] = _encode_entity(ent.label, ent.tokens, vocab, max_tokens)
+            enc = memo[key] = _encode_entity(key[0], ent.tokens, vocab, max_tokens)
         add_kind(enc[0])
         add_cert(enc[1])
         flat_tokens += enc[2]

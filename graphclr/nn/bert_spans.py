@@ -48,7 +48,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from graphclr.nn.text_spans import SpanEmbedder
+from graphclr.graphs.text_spans import SpanEmbedder
 
 __all__ = ["REFERENCE_TYPE_ORDER", "reference_type_onehot", "reference_windows",
            "BertSpanEmbedder"]

@@ -146,14 +146,16 @@ class IGCLReferenceEncoder(nn.Module):
         num_attention_heads: attention heads (2).
 
     The transformer runs without a padding mask: see the module doc (a graph's embedding
-    depends on the largest graph in its batch).
+    depends on the largest graph in its batch). ``mask_padding=True`` (not the reference)
+    masks padding rows out of attention.
     """
 
     def __init__(self, feat_size: int, h_dim: int = 64, num_rels: int = 3,
                  num_conv_layers: int = 6, num_trans_layers: int = 1, num_fcn_layers: int = 1,
-                 num_attention_heads: int = 1) -> None:
+                 num_attention_heads: int = 1, *, mask_padding: bool = False) -> None:
         super().__init__()
         self.out_dim = h_dim
+        self.mask_padding = mask_padding
         self.rgcn = RGCNStack(feat_size, h_dim, num_layers=num_conv_layers, num_rels=num_rels,
                               regularizer=None, norm="mean")
         self.trans = nn.ModuleList(
@@ -174,10 +176,11 @@ class IGCLReferenceEncoder(nn.Module):
         """
         h = self.rgcn(EdgeList(edge_index[0], edge_index[1], x.shape[0]), x, edge_type)
         if len(self.trans):
-            padded, _, pos = pad_by_segment(h, batch, num_graphs)
-            dense = padded[:, 1:]                    # no lead slot; zero padding, NO mask
+            padded, mask, pos = pad_by_segment(h, batch, num_graphs)
+            dense = padded[:, 1:]                    # no lead slot; zero padding
+            mask = mask[:, 1:] if self.mask_padding else None   # the reference: no mask
             for layer in self.trans:
-                dense = layer(dense)
+                dense = layer(dense, src_key_padding_mask=mask)
             h = dense[batch, pos - 1]
         return self.fcn(segment_mean(h, batch, num_graphs))
 

@@ -61,7 +61,7 @@ def _check_labels(datasets: Mapping[str, Any], labels: Sequence[str]) -> None:
         missing = [lab for lab in labels if lab not in ds.pathologies]
         if missing:
             raise ValueError(f"dataset {name!r} has no label column(s) {missing}; it has {list(ds.pathologies)}. "
-                             "Set the spec's 'labels' to labels your data has.")
+                             "Set the spec's 'labels' (graphclr eval: --labels) to labels your data has.")
 
 
 def _split(table_split: Any, which: str) -> Any:

@@ -42,11 +42,13 @@ def train_config(spec: Mapping[str, Any], device: str, progress: bool) -> Any:
 
 
 class DatasetsByPreprocess:
-    """The datasets each encoder trains and is evaluated on, prepared once per image
-    preprocessing (:func:`graphclr.data.cache.materialize`) and shared by encoders."""
+    """The datasets each encoder trains and is evaluated on, under the model's eval
+    transform, prepared once per image preprocessing (:func:`graphclr.data.cache.materialize`)
+    and shared by encoders; ``pretraining=False``: the evaluation splits only."""
 
-    def __init__(self, data: Any, max_bytes: int, progress: bool) -> None:
+    def __init__(self, data: Any, max_bytes: int, progress: bool, *, pretraining: bool = True) -> None:
         self.data = data
+        self.pretraining = pretraining
         self.max_bytes = max_bytes
         self.progress = progress
         self._cache: dict[str, dict[str, Any]] = {}
@@ -61,7 +63,8 @@ class DatasetsByPreprocess:
             transform = image_transform(dict(preprocess_cfg), is_train=False)
             done: dict[int, Any] = {}
             sets = {}
-            for name, ds in [("pretrain", self.data.pretrain), *self.data.eval_sets().items()]:
+            todo = [("pretrain", self.data.pretrain)] if self.pretraining else []
+            for name, ds in [*todo, *self.data.eval_sets().items()]:
                 if id(ds) not in done:
                     done[id(ds)] = materialize(ds, transform, item_bytes=channels * size * size * 4,
                                                max_bytes=self.max_bytes, augmented=bool(preprocess_cfg.get("augment")),

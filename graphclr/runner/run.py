@@ -29,16 +29,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from graphclr._compat import moved_names_getattr
 from graphclr.constants import EVAL_LABELS
 from graphclr.eval.config import EvalConfig
 from graphclr.eval.run import RESULTS_FORMAT, json_clean, results_header, write_json, write_outputs
 from graphclr.runner.encoder import DatasetsByPreprocess, run_encoder
-from graphclr.runner.models import resolve_model_config
 from graphclr.runner.spec import BenchmarkSpec
 
-__all__ = ["run_benchmark", "resolve_model_config", "DEFAULT_LABELS", "RESULTS_FORMAT", "eval_config"]
+__all__ = ["run_benchmark", "evaluate_checkpoint", "resolve_device", "DEFAULT_LABELS", "RESULTS_FORMAT",
+           "eval_config"]
 
 log = logging.getLogger(__name__)
+__getattr__ = moved_names_getattr(__name__)   # resolve_model_config: graphclr.models has the one
 
 DEFAULT_LABELS = EVAL_LABELS
 
@@ -48,13 +50,12 @@ def eval_config(spec: Mapping[str, Any]) -> EvalConfig:
     return EvalConfig.from_dict(spec.get("evaluations", {}), labels=spec.get("labels") or None)
 
 
-def _device(spec: Mapping[str, Any]) -> str:
-    dev = str(spec.get("device", "auto"))
-    if dev == "auto":
-        import torch
+def resolve_device(device: str | None) -> str:
+    """``"auto"`` (or ``None``): CUDA when available, else the CPU; see
+    :func:`graphclr.device.resolve_device` (one device choice for the whole package)."""
+    from graphclr.device import resolve_device as resolve
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return dev
+    return str(resolve(device or "auto"))
 
 
 def run_benchmark(spec: BenchmarkSpec, out_dir: str | Path, *, resume: bool = True, command: str | None = None,
@@ -94,7 +95,7 @@ def _pretrain_all(spec: BenchmarkSpec, out: Path, resume: bool, progress: bool,
     from graphclr.runner.data import prepare_data
     from graphclr.train.distributed import barrier, cleanup_distributed, init_distributed
 
-    info = init_distributed(_device(spec))
+    info = init_distributed(resolve_device(spec.get("device")))
     say = echo if info.is_main else (lambda _m: None)
     try:
         cfg = eval_config(spec)
@@ -144,7 +145,7 @@ def _run(spec: BenchmarkSpec, out_dir: str | Path, resume: bool, command: str | 
     t_data = time.perf_counter() - t0
     echo(f"data: {data.description} (train {data.info['n_train']}, val {data.info['n_val']}, "
          f"test {data.info['n_test']}; {t_data:.0f} s)")
-    device = _device(spec)
+    device = resolve_device(spec.get("device"))
     results = results_header(cfg, data.test, name=spec.name, description=spec.get("description", ""),
                              synthetic=bool(data.synthetic or spec.synthetic),
                              dataset={"description": data.description, **data.info}, command=command,
@@ -161,3 +162,61 @@ def _run(spec: BenchmarkSpec, out_dir: str | Path, resume: bool, command: str | 
     results, report = write_outputs(results, out, cfg, started=started)
     echo(f"report: {report}")
     return results, report
+
+
+def evaluate_checkpoint(checkpoint: str | Path, dataset: Mapping[str, Any], cfg: EvalConfig, out_dir: str | Path, *,
+                        name: str = "model", device: str | None = "auto", batch_size: int = 64,
+                        in_memory_mb: int = 2048, command: str | None = None, progress: bool = True,
+                        overwrite: bool = False, echo: Callable[[str], None] = print) -> tuple[dict[str, Any], Path]:
+    """The benchmark's evaluation of one saved checkpoint (``graphclr eval``).
+
+    ``dataset`` is a spec's ``dataset`` section (:func:`graphclr.runner.data.prepare_data`;
+    no pretraining set needed). The splits get the checkpoint's eval transform exactly as in
+    a benchmark, then :func:`graphclr.eval.run_protocol` writes ``results.json``,
+    ``report.md`` and ``plots/`` into ``out_dir``. Features cached there by an earlier run
+    of the same checkpoint, data and settings are reused; an ``out_dir`` holding another
+    evaluation under ``name`` is refused unless ``overwrite``.
+    """
+    import shutil
+
+    from graphclr.eval.run import read_json, write_json
+    from graphclr.runner.spec import spec_fingerprint
+
+    from graphclr.eval.run import run_protocol
+    from graphclr.models import load_model
+    from graphclr.runner.data import prepare_data
+    from graphclr.runner.models import count_params
+
+    dev = resolve_device(device)
+    model = load_model(checkpoint).to(dev).eval()
+    out = Path(out_dir)
+    edir = out / "encoders" / name
+    fp = {"checkpoint": _file_hash(Path(checkpoint)), "dataset": spec_fingerprint(dict(dataset)),
+          "evaluations": spec_fingerprint(repr(cfg))}
+    old = read_json(edir / "fingerprint.json")
+    if old is not None and old != fp:
+        if not overwrite:
+            raise ValueError(f"{edir} holds an evaluation of another checkpoint, dataset or settings; "
+                             "use another --out or --name, or --overwrite to replace it")
+        shutil.rmtree(edir)
+    edir.mkdir(parents=True, exist_ok=True)
+    write_json(edir / "fingerprint.json", fp)
+    data = prepare_data(dataset, out, list(cfg.labels), progress=progress, pretraining=False)
+    echo(f"data: {data.description} (train {data.info['n_train']}, val {data.info['n_val']}, "
+         f"test {data.info['n_test']})")
+    sets = DatasetsByPreprocess(data, int(in_memory_mb) * 2**20, progress, pretraining=False)
+    info = {k: v for k, v in data.info.items() if k != "n_pretrain"}
+    return run_protocol(model, sets.get(model.preprocess_cfg), cfg, out, name=name, synthetic=data.synthetic,
+                        dataset={"description": data.description, **info}, command=command,
+                        batch_size=batch_size, device=dev, progress=progress, echo=echo,
+                        extra={"checkpoint": str(checkpoint), "parameters": count_params(model.parameters())})
+
+
+def _file_hash(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha1()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]

@@ -14,8 +14,9 @@ number of mentions.
 anatomy phrase the following patterns give it:
 
 * *before* (L1): the phrase right before it ("left pleural effusion"), and the phrases
-  before that one across modifiers ("bibasilar streaky airspace opacities": ``bibasilar``
-  and ``airspace``); a normal-state word also across a preposition ("heart size within
+  before that one across modifiers and lists ("bibasilar streaky airspace opacities":
+  ``bibasilar`` and ``airspace``; "left 5th and 6th rib fractures"; "heart, mediastinum
+  and hila are normal"); a normal-state word also across a preposition ("heart size within
   normal limits");
 * *after* (L2): the phrase after it, adjacent or after a location preposition
   ("opacity in the right lower lobe", "effusions bilaterally"), and then every further
@@ -24,16 +25,23 @@ anatomy phrase the following patterns give it:
   "airspace opacity in the right lung base": both ``airspace`` and ``base``). A phrase
   that is itself the phrase before a later observation belongs to that one
   ("opacity in the left base and right pleural effusion");
-* *appositive* (L3): ``observation , phrase`` closing the clause ("old fracture, right
-  mid clavicle");
+* *appositive* (L3): ``observation , phrase`` with no further observation in the
+  sentence ("old fracture, right mid clavicle"; "small effusions, right larger than
+  left": both sides);
 * *subject* (L4, when L1 gave nothing): the subject phrase before a linking verb
-  ("heart size is normal", "the lungs are hyperinflated") and subjects listed with it.
+  ("heart size is normal", "the lungs are hyperinflated") and subjects listed with it;
+  or (L5) a location fronted at the start of the sentence ("in the left lower lobe
+  there is airspace disease").
 
 Then locations spread: observations listed before one located *after* share that
-location ("atelectasis or consolidation in the left base"); an observation coordinated
-*after* a located one, with the same certainty and none of its own, shares it when the
-shared phrase names a side, a zone or a structure ("left basilar atelectasis and/or infiltrate", "the aorta is
-dilated and tortuous"; not "right pleural effusion and atelectasis"); an observation
+location ("atelectasis or consolidation in the left base", "atelectasis and airspace
+disease in the left base"); an observation coordinated
+*after* a located one, with the same certainty and no side or region of its own,
+shares all of it after an alternative ("aortic ectasia / tortuosity", "left basilar
+atelectasis and/or airspace disease": ``disease`` at ``airspace`` and ``basilar``), and,
+when it has no location at all, after "and" or an appositive comma the phrases that name a side, a
+zone or a structure ("the aorta is dilated and tortuous", "left basilar opacity,
+atelectasis"; not "right pleural effusion and atelectasis"); an observation
 suggested by another ("density in the left base compatible with atelectasis") is
 located where the suggesting one is when it has no location of its own. A modifier that
 modifies nothing is located like an observation ("low lung volumes").
@@ -41,8 +49,11 @@ modifies nothing is located like an observation ("low lung volumes").
 **modify** (observation -> observation): an adjective right before an observation noun
 ("calcified granuloma"); a size/severity/chronicity/change/pattern modifier to the next
 observation in its clause across anatomy, adverbs and other modifiers ("small to
-moderate left pleural effusion", "mildly enlarged heart": chains of modifiers all modify
-the head), else to the previous one across a linking verb ("the effusion is small").
+moderate left pleural effusion": both modify ``effusion``), else to the previous one
+across a linking verb, a comma or its anatomy ("the effusion is small", "opacities
+bilaterally, most prominent in the bases"); an intensifier written as an adverb
+modifies the modifier right after it, making a chain ("moderately -modify-> severe
+-modify-> changes", "mildly -modify-> enlarged").
 
 **suggestive_of**: a ``suggest_unc``/``suggest_pos`` trigger ("may represent",
 "compatible with", "concerning for") links the nearest observation before it in the
@@ -65,19 +76,22 @@ MAX_GAP = 8
 PRESENT, ABSENT, UNCERTAIN = "present", "absent", "uncertain"
 
 _MOD_NEXT_GAP = "MAdv"
-_MOD_PREV_GAP = "cdvM,"
+_MOD_PREV_GAP = "cdvM,A"
 _BEFORE_GAP = "Mdv"
 _BEFORE_NORMAL_GAP = "Mdvp"
+_BEFORE_LIST_GAP = "Mdj,"
 _AFTER_GAP = "pdcMv"
 _CHAIN_GAP = "pdjv,M"
 _SUBJECT_GAP = "cdvMp"
-_LIST_BEFORE_GAP = "jod,M"
-_LIST_AFTER_GAP = "jodM"
+_LIST_BEFORE_GAP = "jod,MA"
+_LIST_AFTER_GAP = "jodM,"
+_FRONTED_GAP = "T,cdvM"
+_SENTENCE_END = frozenset({".", "!", "?", ";", ":"})
+_ANAPHORA = frozenset({"this", "it", "these", "they", "which"})
 _SUGGEST_FIRST_GAP = "dMAvp"
 _SUGGEST_NEXT_GAP = "jodMA,"
 _PHRASE_LIST_GAP = "jd,"
 _ALT_GAP = "odMA,j"
-_CLAUSE_END = frozenset({".", "!", "?", ";", ":", ","})
 
 
 def gap_ok(gap: str, allowed: str) -> bool:
@@ -137,11 +151,17 @@ def _modifiers(obs: list[Any], heads: list[Any], head_starts: list[int], cstr: s
                keys: Sequence[str], relations: list[tuple[str, Any, Any]]) -> None:
     """A modifier modifies the next observation in its clause, else the previous one
     across a linking verb."""
-    for m in obs:
+    for k, m in enumerate(obs):
         if not m.modifier:
             continue
         target = None
+        nxt_mod = obs[k + 1] if k + 1 < len(obs) else None
+        if nxt_mod is not None and nxt_mod.modifier and nxt_mod.start == m.end \
+                and keys[m.end - 1].endswith("ly"):
+            target = nxt_mod  # an intensifier: "moderately -modify-> severe"
         j = bisect_left(head_starts, m.end)
+        if target is not None:
+            j = len(heads)
         if j < len(heads):
             nxt = heads[j]
             if nxt.clause == m.clause and gap_ok(_mod_gap(cstr, keys, m.end, nxt.start), _MOD_NEXT_GAP):
@@ -163,7 +183,6 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
     """The anatomy phrases each observation is located at (see the module docstring)."""
     g_starts = [g[0].start for g in groups]
     g_ends = [g[-1].end for g in groups]
-    n = len(cstr)
 
     def before_owner(k: int) -> bool:
         """Phrase k is the phrase right before a later observation of its clause."""
@@ -174,6 +193,8 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
 
     located: dict[Any, list[list[Any]]] = {}
     after_located: list[Any] = []
+    associated = {m.adj_target or _next_head(heads, head_starts, m) for m in obs
+                  if m.modifier and m.term.key == "associated"}
     for m in obs:
         if m.attached:
             continue
@@ -189,7 +210,8 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
                 by_before = True
                 for k in range(before - 1, -1, -1):
                     g0 = groups[k]
-                    if g0[-1].clause != m.clause or not gap_ok(cstr[g0[-1].end:found[-1][0].start], "M"):
+                    if g0[-1].clause != m.clause \
+                            or not gap_ok(cstr[g0[-1].end:found[-1][0].start], _BEFORE_LIST_GAP):
                         break
                     found.append(g0)
         after = bisect_left(g_starts, m.end)  # first phrase starting after m
@@ -207,9 +229,19 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
                     found.append(g2)
                 after_located.append(m)
             elif g[0].clause == m.clause and gap.strip("d") == "," and not before_owner(after) \
-                    and (g[-1].end >= n or keys[g[-1].end] in _CLAUSE_END):
-                found.append(g)  # L3 appositive
-        if not by_before and before >= 0:
+                    and not _head_follows(heads, head_starts, g[-1].end, m.sent):
+                found.append(g)  # L3 appositive, and the phrases chained to it
+                for k in range(after + 1, len(groups)):
+                    g2 = groups[k]
+                    if g2[0].clause != m.clause \
+                            or not gap_ok(cstr[found[-1][-1].end:g2[0].start], _CHAIN_GAP):
+                        break
+                    found.append(g2)
+        k = before - len(found) if by_before else before  # the phrase before m's own ones
+        if k >= 0 and _fronted(groups[k], found[-1][0].start if by_before else m.start, m,
+                               cstr, keys):
+            found.append(groups[k])  # L5 "in the left lower lobe there is opacity"
+        elif not by_before and before >= 0:
             g = groups[before]
             gap = cstr[g[-1].end:m.start]
             if g[-1].clause == m.clause and "c" in gap and gap_ok(gap, _SUBJECT_GAP):
@@ -236,17 +268,84 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
                 break
             located[o] = targets
             prev = o
-    # an observation coordinated after a located one shares its location
+    # an observation coordinated after a located one shares its location: all of it
+    # after an alternative ("ectasia / tortuosity", "atelectasis or scarring"), the side,
+    # zone or structure after "and" or an appositive comma ("left basilar opacity,
+    # atelectasis")
     for a, b in zip(heads, heads[1:]):
-        if b in located or a not in located or a.clause != b.clause or a.cert != b.cert \
-                or a.normal != b.normal:
+        if a not in located or a.clause != b.clause or a.cert != b.cert \
+                or a.normal != b.normal or a.cert == ABSENT:
             continue
-        gap = cstr[a.end:b.start]
-        if ("j" in gap or "o" in gap) and gap_ok(gap, _LIST_AFTER_GAP):
+        own = located.get(b, [])
+        if any(_shareable(g) for g in own):
+            continue  # b names its own side or region
+        # from the end of a's phrases after it to the start of b's phrases before it
+        start = max([a.end] + [g[-1].end for g in located[a] if a.end <= g[-1].end <= b.start])
+        end = min([b.start] + [g[0].start for g in own if start <= g[0].start < b.start])
+        gap = cstr[start:end]
+        if not gap_ok(gap, _LIST_AFTER_GAP):
+            continue
+        if "o" in gap or "/" in keys[start:end]:
+            located[b] = own + [g for g in located[a] if g not in own]
+        elif own:
+            continue
+        elif "j" in gap or gap.lstrip("dM")[:1] == ",":
             shared = [g for g in located[a] if _shareable(g)]
             if shared:
                 located[b] = shared
+    # "effusion with associated atelectasis": located where the finding before it is
+    prev: Any = None
+    for m in heads:
+        if m in associated and m not in located and prev is not None and prev.sent == m.sent:
+            located[m] = located[prev]
+        if m in located:
+            prev = m
+    # "There is a right pneumothorax. It is largest at the apex.": a sentence that opens
+    # with a pronoun and names no finding locates the last finding of the sentence before
+    used = {id(g) for targets in located.values() for g in targets}
+    sentence_start = []  # first token of each token's sentence (one pass: stays linear)
+    first = 0
+    for i, k in enumerate(keys):
+        sentence_start.append(first)
+        if k in _SENTENCE_END:
+            first = i + 1
+    for g in groups:
+        if id(g) in used:
+            continue
+        i = sentence_start[g[0].start]
+        if keys[i] not in _ANAPHORA or _head_follows(heads, head_starts, i, g[0].sent):
+            continue
+        j = bisect_left(head_starts, i) - 1
+        if j >= 0 and heads[j].sent == g[0].sent - 1 and heads[j].cert != ABSENT:
+            located.setdefault(heads[j], []).append(g)
+            used.add(id(g))
     return located
+
+
+def _fronted(g: list[Any], stop: int, m: Any, cstr: str, keys: Sequence[str]) -> bool:
+    """Phrase ``g`` is a location fronted at the start of ``m``'s sentence: only
+    prepositions and articles before it, only triggers ("there is", "no"), commas,
+    verbs, articles, adverbs and modifiers between it and ``stop`` (``m`` or the phrase
+    right before ``m``)."""
+    if g[0].sent != m.sent or not gap_ok(cstr[g[-1].end:stop], _FRONTED_GAP):
+        return False
+    i = g[0].start
+    seen_prep = False
+    while i > 0 and keys[i - 1] not in _SENTENCE_END and cstr[i - 1] in "pd":
+        seen_prep = seen_prep or cstr[i - 1] == "p"
+        i -= 1
+    return seen_prep and (i == 0 or keys[i - 1] in _SENTENCE_END)
+
+
+def _next_head(heads: list[Any], head_starts: list[int], m: Any) -> Any:
+    j = bisect_left(head_starts, m.end)
+    return heads[j] if j < len(heads) else None
+
+
+def _head_follows(heads: list[Any], head_starts: list[int], start: int, sent: int) -> bool:
+    """Whether an observation (not a modifier) follows ``start`` in sentence ``sent``."""
+    j = bisect_left(head_starts, start)
+    return j < len(heads) and heads[j].sent == sent
 
 
 def _mod_gap(cstr: str, keys: Sequence[str], a: int, b: int) -> str:
