@@ -176,6 +176,17 @@ def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 
 # --- factory -----------------------------------------------------------------------------
+def _architecture_in_weights(image_cfg: Mapping[str, Any]) -> bool:
+    """Whether the backbone's architecture is read from its weights path (Hugging Face CLIP
+    towers): then a checkpoint's model is rebuilt from that path, if it still exists,
+    before the checkpoint's weights replace the path's."""
+    from graphclr.models.backbones import get_backbone_spec
+
+    path = image_cfg.get("pretrained")
+    backbone = image_cfg.get("backbone", "resnet50")
+    return bool(path) and get_backbone_spec(backbone).from_weights is not None and os.path.exists(path)
+
+
 def create_model(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg | None = None, *,
                  vocab: Vocabulary | None = None,
                  pretrained: str | os.PathLike[str] | None = None,
@@ -214,7 +225,9 @@ def create_model(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg | 
     if overrides:
         cfg_dict = deep_merge(cfg_dict, dict(overrides))
     if ckpt is not None:
-        cfg_dict.setdefault("image_cfg", {})["pretrained"] = None   # weights come from ckpt
+        image = cfg_dict.setdefault("image_cfg", {})
+        if not _architecture_in_weights(image):
+            image["pretrained"] = None   # weights come from ckpt
         stored = ckpt.get("vocab")
         if stored is not None:
             stored_vocab = Vocabulary.from_dict(stored)
