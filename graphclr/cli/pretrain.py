@@ -101,16 +101,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _texts_of(dataset: object) -> list[str]:
-    """Report texts for a text model's tokeniser; graph-only datasets give their graphs' text."""
-    from graphclr.data import dataset_reports
-
-    texts = dataset_reports(dataset, "text", skip_missing=True)
-    if len(texts) == len(dataset):  # type: ignore[arg-type]
-        return texts
-    return [g.text for g in dataset_reports(dataset, "graph")]
-
-
 def check_out(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to mix two runs in one folder (see the module docstring)."""
     if resume and overwrite:
@@ -187,10 +177,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from graphclr.data import dataset_reports
     from graphclr.graphs import Vocabulary
-    from graphclr.models import create_model, deep_merge
-    from graphclr.models.factory import load_checkpoint, resolve_model_config
+    from graphclr.models import create_model_for, deep_merge, load_checkpoint, resolve_model_config
     from graphclr.train import TrainConfig, train
     from graphclr.train.distributed import cleanup_distributed, init_distributed
     from graphclr.utils import seed_everything
@@ -219,15 +207,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         dataset = _build_dataset(args, model_type)
         vocab = Vocabulary.load(args.vocab) if args.vocab is not None else None
-        kwargs = {}
-        if args.pretrained is None and model_type == "graph" and vocab is None:
-            vocab = Vocabulary.from_graphs(dataset_reports(dataset, "graph", skip_missing=True))
-        elif args.pretrained is None and model_type == "text":
-            kwargs["reports"] = _texts_of(dataset)   # text baselines build their vocabulary here
         seed_everything(args.seed)
-        model = create_model(cfg_dict, vocab=vocab, pretrained=args.pretrained,
-                             pretrained_image=args.pretrained_image,
-                             overrides=overrides if cfg_dict is None else None, **kwargs)
+        model = create_model_for(dataset, cfg_dict, vocab=vocab, pretrained=args.pretrained,
+                                 pretrained_image=args.pretrained_image,
+                                 overrides=overrides if cfg_dict is None else None)
+        vocab = model.vocab if model.model_type == "graph" else None   # built by create_model_for
         cfg = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                           accum_steps=args.accum_steps, lr=args.lr, weight_decay=args.weight_decay,
                           warmup_steps=args.warmup_steps, freeze_image_steps=args.freeze_image_steps,

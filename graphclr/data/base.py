@@ -43,7 +43,8 @@ from torch.utils.data import Dataset
 
 from graphclr.data.images import ImageLoadError, default_transform, load_image
 
-__all__ = ["CXRDataset", "dataset_reports", "Skipped", "SubsetDataset", "collate_items", "LABEL_UNCERTAIN_POLICIES",
+__all__ = ["CXRDataset", "REPORT_FIELDS", "dataset_reports", "report_key_of", "Skipped", "SubsetDataset",
+           "collate_items", "LABEL_UNCERTAIN_POLICIES",
            "map_uncertain"]
 
 log = logging.getLogger(__name__)
@@ -326,6 +327,29 @@ def collate_items(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: the item fields a report can be given in: a graph (``ReportGraph``/``GraphArrays``) or text
+REPORT_FIELDS: tuple[str, ...] = ("graph", "text")
+
+
+def report_key_of(model: Any) -> str:
+    """The item field a model's ``report_processor`` reads (graphclr's one such lookup).
+
+    A model names it in ``report_key`` (``GraphCLIP``: ``"graph"``, ``TextCLIP``: ``"text"``);
+    a DDP wrapper is looked through; a model without one takes graphs.
+
+    Examples:
+        >>> class Text:
+        ...     report_key = "text"
+        >>> report_key_of(Text()), report_key_of(object())
+        ('text', 'graph')
+    """
+    model = getattr(model, "module", model)
+    key = getattr(model, "report_key", None) or "graph"
+    if key not in REPORT_FIELDS:
+        raise ValueError(f"{type(model).__name__}.report_key must be one of {REPORT_FIELDS}; got {key!r}")
+    return str(key)
+
+
 def dataset_reports(dataset: Any, key: str = "graph", *, skip_missing: bool = False) -> list[Any]:
     """Every item's report (``key`` = ``"graph"`` or ``"text"``) without decoding images.
 
@@ -336,8 +360,8 @@ def dataset_reports(dataset: Any, key: str = "graph", *, skip_missing: bool = Fa
     Args:
         skip_missing: leave out items without that report instead of raising.
     """
-    if key not in ("graph", "text"):
-        raise ValueError(f"key must be 'graph' or 'text', got {key!r}")
+    if key not in REPORT_FIELDS:
+        raise ValueError(f"key must be one of {REPORT_FIELDS}, got {key!r}")
     lookup = getattr(dataset, "report", None)
     out = []
     for i in range(len(dataset)):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphclr.data.base import report_key_of
+
 __all__ = ["to_device", "report_input"]
 
 
@@ -15,10 +17,5 @@ def to_device(obj: Any, device: Any) -> Any:
     return move_batch(obj, device)
 
 
-def report_input(model: Any) -> str:
-    """``"text"`` when the model's ``report_processor`` wants report text, else ``"graph"``.
-
-    Models name the dataset field they take in ``report_key`` (``GraphCLIP``: ``"graph"``,
-    :class:`graphclr.text.TextCLIP`: ``"text"``); a model without one takes graphs.
-    """
-    return str(getattr(model, "report_key", "graph"))
+#: the item field a model reads (graphclr.data.base.report_key_of, the one lookup)
+report_input = report_key_of

@@ -29,17 +29,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from graphclr._compat import moved_names_getattr
 from graphclr.constants import EVAL_LABELS
 from graphclr.eval.config import EvalConfig
 from graphclr.eval.run import RESULTS_FORMAT, json_clean, results_header, write_json, write_outputs
 from graphclr.runner.encoder import DatasetsByPreprocess, run_encoder
-from graphclr.runner.models import resolve_model_config
 from graphclr.runner.spec import BenchmarkSpec
 
-__all__ = ["run_benchmark", "evaluate_checkpoint", "resolve_model_config", "resolve_device", "DEFAULT_LABELS",
-           "RESULTS_FORMAT", "eval_config"]
+__all__ = ["run_benchmark", "evaluate_checkpoint", "resolve_device", "DEFAULT_LABELS", "RESULTS_FORMAT",
+           "eval_config"]
 
 log = logging.getLogger(__name__)
+__getattr__ = moved_names_getattr(__name__)   # resolve_model_config: graphclr.models has the one
 
 DEFAULT_LABELS = EVAL_LABELS
 

@@ -20,15 +20,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from graphclr.data.base import report_key_of
+
 __all__ = ["PairCollator", "SkipSampler", "make_loader", "report_key_of", "with_model_transform"]
-
-
-def report_key_of(model: Any) -> str:
-    """The item field a model's ``report_processor`` reads: ``"graph"`` or ``"text"``."""
-    key = getattr(model, "report_key", None)
-    if key is None:
-        key = "text" if getattr(model, "model_type", "graph") == "text" else "graph"
-    return key
 
 
 def with_model_transform(dataset: Any, transform: Callable[[Any], torch.Tensor] | None) -> Any:

@@ -289,7 +289,7 @@ class Extractor:
             doc = self.nlp(prepared)
         except Exception as err:  # noqa: BLE001
             raise ExtractionError(report_id, err) from err
-        return self._graph(doc, report_id, names, source)
+        return self._report_graph(doc, report_id, names, source)
 
     def pipe(self, items: Iterable[Any], batch_size: int = 256, n_process: int = 1, *,
              on_error: Callable[[str, BaseException], None] | None = None,
@@ -376,7 +376,7 @@ class Extractor:
                     out.append(err)
             return out
 
-    def _graph(self, doc: Any, report_id: str, names: list[str],
+    def _report_graph(self, doc: Any, report_id: str, names: list[str],
                source: str | None) -> ReportGraph:
         words, starts, ents, rels, err = doc.user_data[_USER_KEY]
         if err is not None:
