@@ -211,6 +211,8 @@ def create_model(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg | 
         cfg_dict = copy.deepcopy(ckpt["model_config"])
     else:
         cfg_dict = resolve_model_config(model)
+    if ckpt is not None:
+        cfg_dict = _readout_of_checkpoint(ckpt, cfg_dict)
     if overrides:
         cfg_dict = deep_merge(cfg_dict, dict(overrides))
     if ckpt is not None:
@@ -249,6 +251,18 @@ def create_model(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg | 
     if device is not None:
         built = built.to(device)
     return built
+
+
+def _readout_of_checkpoint(ckpt: Mapping[str, Any], cfg_dict: dict[str, Any]) -> dict[str, Any]:
+    """Checkpoints written before ``graph_cfg.pool_readout``/``graph_readout`` existed were
+    trained with the attention-only, [GRAPH]-token-only readout: rebuild them with it (the
+    parameters are the same)."""
+    stored = (ckpt.get("model_config") or {}).get("graph_cfg")
+    if not isinstance(stored, Mapping) or cfg_dict.get("model_type", "graph") != "graph":
+        return cfg_dict
+    old = {k: v for k, v in (("pool_readout", "attention"), ("graph_readout", "token"))
+           if k not in stored}
+    return deep_merge(cfg_dict, {"graph_cfg": old}) if old else cfg_dict
 
 
 def load_model(path: str | os.PathLike[str], **kwargs: Any) -> nn.Module:
