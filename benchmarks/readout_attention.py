@@ -84,6 +84,33 @@ def _mean_auroc(block: Any) -> float | None:
         return None
 
 
+def _stage_cosines(model: Any, pairs: list[tuple[Any, Any]]) -> dict[str, float]:
+    """Mean cosine of the left and the right prompt at each stage of the readout: the pooled
+    component (one per prompt graph), the graph encoder's output, the normalised embedding."""
+    import torch
+    import torch.nn.functional as F
+
+    enc = model.graph
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_hook(lambda mod, a, out, k=k: seen.__setitem__(k, out))
+             for k, m in (("pooled_component", getattr(enc, "pool", None)), ("encoder_output", enc))
+             if m is not None]
+    cos: dict[str, list[float]] = {}
+    try:
+        for left, right in pairs:
+            with torch.no_grad():
+                e = model.encode_graph(model.report_processor([left, right]), normalize=True)
+            stages = {**seen, "left_right_cosine": e}
+            for k, t in stages.items():
+                t = t[0] if isinstance(t, tuple) else t
+                cos.setdefault(k if k == "left_right_cosine" else f"cosine_{k}", []).append(
+                    float(F.cosine_similarity(t[0], t[1], dim=0)))
+    finally:
+        for h in hooks:
+            h.remove()
+    return {k: sum(v) / len(v) for k, v in cos.items()}
+
+
 def measure(run: Path) -> dict[str, Any]:
     import torch
 
@@ -101,16 +128,11 @@ def measure(run: Path) -> dict[str, Any]:
             continue                      # a text encoder: no graph readout to look at
         graphs = {t: extract_report(t, report_id=f"prompt{i}")
                   for i, pair in enumerate(PAIRS) for t in pair}
-        with torch.no_grad():
-            cos = []
-            for left, right in PAIRS:
-                e = model.encode_graph(model.report_processor([graphs[left], graphs[right]]),
-                                       normalize=True)
-                cos.append(float(e[0] @ e[1]))
-        row: dict[str, Any] = {"readout": model.cfg.graph_cfg.variant
-                               + (f"/{model.cfg.graph_cfg.pool_readout}"
-                                  if model.cfg.graph_cfg.variant == "components" else ""),
-                               "left_right_cosine": sum(cos) / len(cos)}
+        gcfg = model.cfg.graph_cfg
+        row: dict[str, Any] = {"readout": gcfg.variant + (
+            f"/{getattr(gcfg, 'pool_readout', 'attention')}/{getattr(gcfg, 'graph_readout', 'token')}"
+            if gcfg.variant == "components" else "")}
+        row.update(_stage_cosines(model, [(graphs[a], graphs[b]) for a, b in PAIRS]))
         att = _side_attention(model, list(graphs.values()))
         if att:
             row.update(att)
@@ -128,7 +150,8 @@ def measure(run: Path) -> dict[str, Any]:
 
 
 def _markdown(rows: dict[str, Any], run: Path) -> str:
-    cols = ["readout", "side_attention", "uniform", "left_right_cosine", "side_zero_shot_auroc",
+    cols = ["readout", "side_attention", "uniform", "cosine_pooled_component", "cosine_encoder_output",
+            "left_right_cosine", "side_zero_shot_auroc",
             "side_probe_auroc", "zero_shot_mean_auroc"]
     lines = [f"# Readout ablation: how much of the side survives (run `{run}`)", "",
              "| encoder | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
@@ -138,7 +161,8 @@ def _markdown(rows: dict[str, Any], run: Path) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "side_attention: attention weight on the left/right node of the effusion-side "
               "prompt graphs; uniform: 1/|C| of its component (what a mean gives); "
-              "left_right_cosine: cosine of the left and right prompt's embeddings. "
+              "cosine_*: cosine of the left and the right prompt at that stage (pooled component, "
+              "graph encoder output, final normalised embedding = left_right_cosine). "
               "The images are synthetic."]
     return "\n".join(lines) + "\n"
 

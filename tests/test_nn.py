@@ -182,6 +182,16 @@ def test_attention_plus_mean_keeps_a_share_of_every_node() -> None:
 
 
 # --- transformer ---------------------------------------------------------------------------
+def torch_reference_all(enc: ComponentTransformer, comps: torch.Tensor, graph_of: torch.Tensor,
+                        batch: int) -> torch.Tensor:
+    """nn.TransformerEncoder over padded (token, components) sequences: every position."""
+    cls = enc.graph_token.expand(batch, -1)
+    padded, mask, _ = pad_by_segment(comps, graph_of, batch, lead=cls)
+    stack = nn.TransformerEncoder(enc.layers[0], num_layers=len(enc.layers), enable_nested_tensor=False)
+    stack.layers = enc.layers
+    return stack(padded, src_key_padding_mask=mask)
+
+
 def torch_reference(enc: ComponentTransformer, comps: torch.Tensor, graph_of: torch.Tensor,
                     batch: int) -> torch.Tensor:
     """nn.TransformerEncoder over padded (token, components) sequences, read at position 0."""
@@ -307,7 +317,7 @@ def test_every_variant_on_a_mixed_batch(variant, featurizer) -> None:
 
 @pytest.mark.parametrize("pool_readout,graph_readout", [
     ("attention+mean", "token+mean"), ("attention", "token+mean"), ("attention+mean", "token"),
-    ("attention", "token")])
+    ("attention", "token"), ("attention+mean", "mean"), ("attention+mean", "token+nodemean")])
 def test_components_readout_equals_a_per_graph_loop(pool_readout, graph_readout) -> None:
     """The batched readout against a slow twin: per graph, per component, the naive pooling
     loop, then torch's TransformerEncoder on that graph alone, plus (``token+mean``) the
@@ -329,9 +339,13 @@ def test_components_readout_equals_a_per_graph_loop(pool_readout, graph_readout)
                                                 comp.tolist())
         for g, comps in enumerate(per_graph + [[]] * (len(reports) - len(per_graph))):
             z = torch.stack(comps) if comps else torch.zeros(0, 16)
-            want = torch_reference(enc.transformer, z, torch.zeros(len(comps), dtype=torch.int64), 1)[0]
+            ref = torch_reference_all(enc.transformer, z, torch.zeros(len(comps), dtype=torch.int64), 1)
+            want = ref[0, 0] if graph_readout != "mean" else ref[0, :1 + len(comps)].mean(0)
             if graph_readout == "token+mean" and comps:
                 want = want + sum(comps) / len(comps)
+            nodes = [i for i, gi in enumerate(hg.ndata["graph_id"].tolist()) if gi == g]
+            if graph_readout == "token+nodemean" and nodes:
+                want = want + sum(h[i] for i in nodes) / len(nodes)
             assert torch.allclose(out[g], want, atol=1e-5), reports[g].report_id
 
 

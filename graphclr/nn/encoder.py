@@ -77,7 +77,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["GraphEncoderCfg", "GraphEncoder", "VARIANTS", "homogeneous_view"]
 
 VARIANTS = ("components", "igcl", "rgcn-mean")
-GRAPH_READOUTS = ("token+mean", "token")
+GRAPH_READOUTS = ("token", "token+mean", "token+nodemean", "mean")
 
 
 @dataclass
@@ -109,7 +109,7 @@ class GraphEncoderCfg:
     pool_gate: str = "gated"             #: "gated" | "linear"
     pool_hidden: int = 128               #: gated attention hidden width
     pool_readout: str = "attention+mean"  #: "attention+mean" | "attention" (before issue 10)
-    graph_readout: str = "token+mean"    #: "token+mean" | "token" (before issue 10)
+    graph_readout: str = "token"         #: "token" | "token+mean" | "token+nodemean" | "mean"
     transformer_layers: int = 1
     heads: int = 2
     ff_dim: int = 1024
@@ -244,9 +244,12 @@ class GraphEncoder(nn.Module):
         if n_comp:
             comp_graph.scatter_(0, comp, graph_id)
         pooled = self.pool(h, comp, n_comp)
-        out = self.transformer(pooled, comp_graph, batch_size, cls_only=self.fast)
+        read = "mean" if self.cfg.graph_readout == "mean" else "token"
+        out = self.transformer(pooled, comp_graph, batch_size, cls_only=self.fast, read=read)
         if self.cfg.graph_readout == "token+mean":
             out = out + segment_mean(pooled, comp_graph, batch_size)
+        elif self.cfg.graph_readout == "token+nodemean":
+            out = out + segment_mean(h.full() if isinstance(h, UniqueRows) else h, graph_id, batch_size)
         return out
 
     def _igcl(self, nd: dict[str, torch.Tensor], src: torch.Tensor, dst: torch.Tensor,
