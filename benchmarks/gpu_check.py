@@ -8,15 +8,20 @@ autocast, AdamW. Measured with CUDA events after warm-up:
 * **graph side**: the same step with the image features held fixed (graph tower only);
 * **image side**: the same with the graph features held fixed (image tower only);
 * the graph side's share = graph / (graph + image), and graph / full (goal: < 10%);
-* the collate (``report_processor``: ``batch_graphs`` on the CPU), which data-loader
-  workers overlap with the GPU in real training, reported beside it.
+* the collate (``report_processor``: a ``ReportBatch`` made on the CPU), which data-loader
+  workers overlap with the GPU in real training, reported beside it;
+* **evaluation on the device**: zero-shot classification (the shipped ``chexpert5``
+  prompts embedded through the report processor and the model, scored against image
+  features) and image-report retrieval (Recall@K of the batch's reports against their
+  images), each timed once and checked for finite scores.
 
 Images are random tensors already on the GPU (decoding is measured by
 ``benchmarks/data_loading.py``); report graphs come from the seeded synthetic generator
-(about 20 entities per report). DGL's PyPI builds are CPU-only: graphs stay on the CPU and
-the graph encoder moves the tensors it needs. The homogeneous view is built either in the
-step (as the default processor does) or in the collate (``homogeneous=True``); both shares
-are reported.
+(about 20 entities per report). The report batches are ``ReportBatch`` objects: the step
+moves each to the device as one object (``graphclr.device.move_batch``), either in the
+step or ahead of it (as a pinned-memory data loader would); both are reported. DGL's PyPI
+builds are CPU-only, and the model path never needs a DGL graph. Without a GPU the script
+runs on the CPU (``--device cpu`` or ``--smoke``).
 
     python benchmarks/gpu_check.py                 # on a GPU machine
     python benchmarks/gpu_check.py --smoke         # tiny model on the CPU (used by the tests)
@@ -55,6 +60,35 @@ def _timer(device):
     return run
 
 
+def _evaluations(model, reports: list, images, device, run) -> dict[str, Any]:
+    """Zero-shot and retrieval with the model on ``device`` (eval mode, no gradients)."""
+    import numpy as np
+    import torch
+
+    from graphclr.eval.features import encode_reports
+    from graphclr.eval.retrieval import retrieval_recall
+    from graphclr.eval.zeroshot import build_zero_shot_classifier, zero_shot_scores
+
+    model.eval()
+    out: dict[str, Any] = {}
+    with torch.no_grad():
+        img = model.encode_image(images, normalize=True).float().cpu().numpy()
+        holder: dict[str, Any] = {}
+        seconds = run(lambda: holder.update(clf=build_zero_shot_classifier(model, "chexpert5",
+                                                                           device=str(device))))
+        scores = zero_shot_scores(img, holder["clf"])
+        out["zero_shot"] = {"labels": len(holder["clf"].labels), "s": seconds,
+                            "finite": bool(np.isfinite(scores).all()), "shape": list(scores.shape)}
+        seconds = run(lambda: holder.update(rep=encode_reports(model, reports, device=str(device))))
+        rec = retrieval_recall(img, holder["rep"], ks=(1, 5))
+        out["retrieval"] = {"n": len(reports), "s": seconds,
+                            "image_to_report_r1": float(rec["image_to_report"][1]),
+                            "report_to_image_r1": float(rec["report_to_image"][1]),
+                            "finite": bool(np.isfinite(holder["rep"]).all())}
+    model.train()
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="graphclr-resnet50")
@@ -74,15 +108,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
+    from graphclr.device import move_batch, resolve_device
     from graphclr.graphs import Vocabulary
     from graphclr.loss import ClipLoss
     from graphclr.models import create_model
-    from graphclr.models.processor import GraphReportProcessor
     from graphclr.synth.pairs import synthetic_reports
 
-    device = torch.device(args.device or "cuda")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("no CUDA device here: run this on a GPU machine, or use --smoke on a CPU")
+    try:
+        device = resolve_device(args.device or "cuda")
+    except ValueError as err:
+        raise SystemExit(f"{err}: run this on a GPU machine, or use --smoke or --device cpu") from None
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -105,8 +140,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if device.type == "cuda":
         images = images.contiguous(memory_format=torch.channels_last)
     chunks = [reports[i * args.batch:(i + 1) * args.batch] for i in range(n_batches)]
-    hetero = [model.report_processor(c) for c in chunks]
-    homog = [GraphReportProcessor(vocab, model.cfg.graph_cfg, homogeneous=True)(c) for c in chunks]
+    cpu_batches = [model.report_processor(c) for c in chunks]
+    device_batches = [move_batch(b, device) for b in cpu_batches]
     collate_s = []
     for c in chunks * 2:
         t0 = time.perf_counter()
@@ -126,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
 
     def step(kind: str, batches: list) -> None:
-        batch = batches[state["i"] % len(batches)]
+        batch = move_batch(batches[state["i"] % len(batches)], device)
         state["i"] += 1
         with autocast():
             if kind == "full":
@@ -144,9 +179,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     run = _timer(device)
     timings: dict[str, dict[str, float]] = {}
-    for name, kind, batches in [("full", "full", hetero), ("graph", "graph", hetero),
-                                ("image", "image", hetero), ("graph_homogeneous_batches", "graph", homog),
-                                ("full_homogeneous_batches", "full", homog)]:
+    for name, kind, batches in [("full", "full", cpu_batches), ("graph", "graph", cpu_batches),
+                                ("image", "image", cpu_batches),
+                                ("graph_device_batches", "graph", device_batches),
+                                ("full_device_batches", "full", device_batches)]:
         for _ in range(args.warmup):
             step(kind, batches)
         if device.type == "cuda":
@@ -154,7 +190,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         times = [run(lambda: step(kind, batches)) for _ in range(args.steps)]
         timings[name] = {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
     full, graph, image = (timings[k]["median_s"] for k in ("full", "graph", "image"))
-    graph_h = timings["graph_homogeneous_batches"]["median_s"]
+    graph_d = timings["graph_device_batches"]["median_s"]
+    evaluation = _evaluations(model, reports[: args.batch], images, device, run)
     result: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "smoke": args.smoke,
@@ -165,12 +202,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "amp": args.amp if amp_dtype else "none",
         "steps": args.steps,
         "pairs_per_s": args.batch / full,
-        "pairs_per_s_homogeneous_batches": args.batch / timings["full_homogeneous_batches"]["median_s"],
+        "pairs_per_s_device_batches": args.batch / timings["full_device_batches"]["median_s"],
         "graph_share_of_towers": graph / (graph + image),
         "graph_share_of_full_step": graph / full,
-        "graph_share_of_towers_homogeneous_batches": graph_h / (graph_h + image),
+        "graph_share_of_towers_device_batches": graph_d / (graph_d + image),
         "collate_ms_cpu": statistics.median(collate_s) * 1e3,
         "timings": timings,
+        "evaluation": evaluation,
         "mean_entities": sum(len(r.entities) for r in reports) / len(reports),
         "goal": {"graph_share_below": 0.10},
     }
@@ -180,8 +218,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = record(name, result, args.out)
     print(f"{result['device']}: {result['pairs_per_s']:.0f} pairs/s ({args.model}, batch {args.batch}, "
           f"{result['amp']}); graph side {100 * result['graph_share_of_towers']:.1f}% of the towers' "
-          f"time ({100 * result['graph_share_of_towers_homogeneous_batches']:.1f}% with the homogeneous "
-          f"view built in the collate); collate {result['collate_ms_cpu']:.0f} ms on the CPU")
+          f"time ({100 * result['graph_share_of_towers_device_batches']:.1f}% with batches moved "
+          f"ahead of the step); collate {result['collate_ms_cpu']:.0f} ms on the CPU")
+    print(f"zero-shot: {evaluation['zero_shot']['labels']} labels in {evaluation['zero_shot']['s']:.2f} s; "
+          f"retrieval of {evaluation['retrieval']['n']} pairs in {evaluation['retrieval']['s']:.2f} s "
+          f"(R@1 image->report {evaluation['retrieval']['image_to_report_r1']:.3f})")
     print(f"written to {path}")
     return result
 

@@ -25,15 +25,15 @@ from common import record, time_call  # noqa: E402
 
 
 def mixes():  # noqa: ANN201
-    from graphclr.synth import Finding
+    from graphclr.synth import finding
 
     return [
         [],
-        [Finding("effusion", "present", "left", size="moderate")],
-        [Finding("consolidation", "present", "right", "lower"), Finding("device", "present", kind="ett"),
-         Finding("device", "present", "right", kind="central_line")],
-        [Finding("cardiomegaly", "present"), Finding("edema", "present")],
-        [Finding("pneumothorax", "present", "right"), Finding("nodule", "present", "left", plural=True)],
+        [finding("effusion", "present", "left", size="moderate")],
+        [finding("consolidation", "present", "right", "lower"), finding("device", "present", kind="ett"),
+         finding("device", "present", "right", kind="central_line")],
+        [finding("cardiomegaly", "present"), finding("edema", "present")],
+        [finding("pneumothorax", "present", "right"), finding("nodule", "present", "left", plural=True)],
     ]
 
 

@@ -25,7 +25,7 @@ import sys
 import warnings
 from types import ModuleType
 
-__all__ = ["MOVED", "install"]
+__all__ = ["MOVED", "MOVED_NAMES", "install", "moved_names_getattr"]
 
 #: old module path -> new module path (prefixes: submodules follow their package)
 MOVED: dict[str, str] = {
@@ -34,14 +34,34 @@ MOVED: dict[str, str] = {
     "graphclr.extract": "graphclr.reports.extract",
     "graphclr.labels": "graphclr.reports.labels",
     "graphclr.benchmark.runner": "graphclr.runner.run",
+    "graphclr.benchmark.report": "graphclr.eval.report",
+    "graphclr.runner.report": "graphclr.eval.report",
     "graphclr.benchmark": "graphclr.runner",
     "graphclr.nn.reference": "graphclr.nn.naive",
+    "graphclr.nn.text_spans": "graphclr.graphs.text_spans",
     "graphclr.models.clip": "graphclr.models.graph_clip",
-    "graphclr.text.model": "graphclr.text.text_clip",
+    "graphclr.text.model": "graphclr.models.text_clip",
+    "graphclr.text.text_clip": "graphclr.models.text_clip",
+    "graphclr.text.factory": "graphclr.text",
     "graphclr.data.labels": "graphclr.data.label_table",
     "graphclr.train.synthetic_pairs": "graphclr.synth.pairs",
 }
 _OLD_BY_LENGTH = sorted(MOVED, key=len, reverse=True)
+
+#: names that moved out of a package: package -> {old name: "new.module:new name"}. The
+#: package's module ``__getattr__`` (:func:`moved_names_getattr`) serves them with a warning;
+#: the package itself never imports the new module (no import cycle: graphclr.text may not
+#: import graphclr.models).
+MOVED_NAMES: dict[str, dict[str, str]] = {
+    "graphclr.text": {
+        "TextCLIP": "graphclr.models.text_clip:TextCLIP",
+        "build_text_model": "graphclr.models.factory:build_text_model",
+        "list_text_configs": "graphclr.models.registry:list_text_configs",
+        "load_text_config": "graphclr.models.registry:load_text_config",
+    },
+    "graphclr.runner.run": {"resolve_model_config": "graphclr.models.registry:resolve_model_config"},
+    "graphclr.runner.models": {"resolve_model_config": "graphclr.models.registry:resolve_model_config"},
+}
 
 
 def new_name(name: str) -> str | None:
@@ -77,6 +97,30 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
             return None
         moved = new_name(name)
         return None if moved is None else importlib.util.spec_from_loader(name, _AliasLoader(moved))
+
+
+def moved_names_getattr(package: str):  # noqa: ANN201 - a module __getattr__
+    """A module ``__getattr__`` for ``package`` serving its :data:`MOVED_NAMES`.
+
+    Examples:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     from graphclr.text import TextCLIP
+        >>> TextCLIP.__module__, "graphclr.models.text_clip" in str(caught[0].message)
+        ('graphclr.models.text_clip', True)
+    """
+    moved = MOVED_NAMES[package]
+
+    def __getattr__(name: str) -> object:
+        if name not in moved:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, _, attr = moved[name].partition(":")
+        warnings.warn(f"{package}.{name} has moved to {module}.{attr}; the old name is removed in "
+                      "graphclr 0.3", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(module), attr)
+
+    return __getattr__
 
 
 def install() -> None:

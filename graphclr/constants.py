@@ -37,6 +37,11 @@ LABEL_TO_KIND_CERTAINTY: dict[str, tuple[str, str]] = {
     "Observation::definitely absent": (OBSERVATION, ABSENT),
     "Observation::uncertain": (OBSERVATION, UNCERTAIN),
 }
+#: RadGraph-XL marks measurements ("3 cm") with a qualifier: "Anatomy::measurement::definitely
+#: present", "Observation::measurement::definitely absent", ...
+LABEL_TO_KIND_CERTAINTY.update({
+    label.replace("::", "::measurement::", 1): kc for label, kc in list(LABEL_TO_KIND_CERTAINTY.items())
+    if "::" in label})
 ENTITY_LABELS: tuple[str, ...] = tuple(LABEL_TO_KIND_CERTAINTY)
 
 _V1_LABEL: dict[tuple[str, str], str] = {

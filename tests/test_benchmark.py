@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from graphclr.runner import default_spec_path, load_spec, parse_set
-from graphclr.runner.report import format_ci, markdown_report
+from graphclr.eval.report import format_ci, markdown_report
 
 
 def _spec_file(tmp_path, **changes):

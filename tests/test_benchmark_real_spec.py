@@ -1,4 +1,4 @@
-"""The real-protocol spec (benchmarks/specs/igcl_chexpert.json) runs on fixture trees in the
+"""The real-protocol spec (benchmarks/specs/graphclr_chexpert.json) runs on fixture trees in the
 released MIMIC-CXR-JPG, RadGraph and CheXpert layouts, shrunk with --set."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_data_fixtures import write_chexpert_test, write_chexpert_tree, write_mimic_tree
 
-SPEC = Path(__file__).resolve().parent.parent / "benchmarks" / "specs" / "igcl_chexpert.json"
+SPEC = Path(__file__).resolve().parent.parent / "benchmarks" / "specs" / "graphclr_chexpert.json"
 
 
 def test_real_protocol_spec_names_the_released_files():

@@ -58,7 +58,7 @@ def test_graphs_build_reports_bad_records(tmp_path: Path, capsys) -> None:
     bad.write_text('{"ok": {"text": "a", "entities": {}}, '
                    '"broken": {"text": "a", "entities": {"1": {"tokens": "a", "label": "OBS-XX", '
                    '"start_ix": 0, "end_ix": 0, "relations": []}}}}')
-    assert main(["graphs", "build", str(bad), "--out", str(tmp_path / "s.bin")]) == 1
+    assert main(["graphs", "build", str(bad), "--out", str(tmp_path / "s.bin")]) == 2   # a user error: one line, exit 2
     err = capsys.readouterr().err
     assert "report 'broken': entities['1'].label: unknown label 'OBS-XX'" in err
     assert not (tmp_path / "s.bin").exists()

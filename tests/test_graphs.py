@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from graphclr.constants import ENTITY_LABELS, RELATION_IDS, RELATIONS
 from graphclr.graphs import (
     CANONICAL_ETYPES,
+    SCHEMA_ETYPES,
     GraphStore,
     Vocabulary,
     batch_graphs,
@@ -35,6 +36,9 @@ from graphclr.reports.schema import Entity, Relation, ReportGraph, read_radgraph
 SCHEMA_PAIRS = {("observation", "located_at", "anatomy"), ("anatomy", "modify", "anatomy"),
                 ("observation", "modify", "observation"),
                 ("observation", "suggestive_of", "observation")}
+#: every relation between every ordered pair of node types, and the reverses: 24 types
+ALL_ETYPES = {(s, r + rev, d) for s in ("anatomy", "observation") for d in ("anatomy", "observation")
+              for r in RELATIONS for rev in ("", "_rev")}
 
 
 # --- an independent reference built with DGL's public API --------------------------------
@@ -46,11 +50,9 @@ def reference_heterograph(g: ReportGraph, vocab: Vocabulary | None = None, max_t
     for i, k in enumerate(kinds):
         local[i] = len(per_type[k])
         per_type[k].append(i)
-    edges = {c: ([], []) for c in CANONICAL_ETYPES}
-    for r in g.relations:
+    edges = {c: ([], []) for c in sorted(ALL_ETYPES)}
+    for r in g.relations:   # off-schema pairs too: each under its own edge type
         s, d = kinds[r.head], kinds[r.tail]
-        if (s, r.type, d) not in SCHEMA_PAIRS:
-            continue
         edges[(s, r.type, d)][0].append(local[r.head])
         edges[(s, r.type, d)][1].append(local[r.tail])
         edges[(d, r.type + "_rev", s)][0].append(local[r.tail])
@@ -58,8 +60,7 @@ def reference_heterograph(g: ReportGraph, vocab: Vocabulary | None = None, max_t
     nxg = nx.Graph()
     nxg.add_nodes_from(range(len(kinds)))
     for r in g.relations:
-        if (kinds[r.head], r.type, kinds[r.tail]) in SCHEMA_PAIRS:
-            nxg.add_edge(r.head, r.tail)
+        nxg.add_edge(r.head, r.tail)
     comps = sorted((sorted(c) for c in nx.connected_components(nxg)), key=min)
     comp_of = {n: ci for ci, c in enumerate(comps) for n in c}
     h = dgl.heterograph({c: (torch.tensor(u, dtype=torch.int64), torch.tensor(v, dtype=torch.int64))
@@ -120,7 +121,7 @@ def test_heterograph_counts_by_hand(radgraph_dir: Path) -> None:
         assert g.num_edges((s, r, d)) == n
         assert g.num_edges((d, r + "_rev", s)) == n
     assert g.num_edges() == 20
-    assert set(g.canonical_etypes) == set(CANONICAL_ETYPES) and len(CANONICAL_ETYPES) == 8
+    assert set(g.canonical_etypes) == set(CANONICAL_ETYPES) == ALL_ETYPES
     # opacity (observation #3) is located_at lobe (anatomy #4) and suggests pneumonia (obs #4)
     u, v = g.edges(etype=("observation", "located_at", "anatomy"))
     assert (3, 4) in set(zip(u.tolist(), v.tolist()))
@@ -182,20 +183,34 @@ def test_empty_report_gives_a_valid_graph() -> None:
     assert h.num_nodes() == 0 and h.batch_size == 2
 
 
-def test_off_schema_relations_are_counted_not_built() -> None:
+def test_off_schema_relations_keep_their_own_edge_types() -> None:
     rg = ReportGraph("r", "left lung base opacity", [
         Entity("left", "ANAT-DP", 0, 0), Entity("lung", "ANAT-DP", 1, 1),
         Entity("base", "ANAT-DP", 2, 2), Entity("opacity", "OBS-DP", 3, 3)],
         [Relation("modify", 0, 1), Relation("located_at", 1, 2),   # anatomy located_at anatomy
          Relation("modify", 3, 2), Relation("located_at", 3, 2)])  # obs modify anatomy
     arrays = encode_report(rg)
-    assert arrays.num_off_schema == 2
+    assert arrays.num_off_schema == 2 and set(SCHEMA_ETYPES) == SCHEMA_PAIRS
     g = to_heterograph(rg)
     assert g.num_edges(("anatomy", "modify", "anatomy")) == 1
     assert g.num_edges(("observation", "located_at", "anatomy")) == 1
-    assert g.num_edges() == 4
-    # components follow the edges that exist: {left, lung} and {base, opacity}
-    assert arrays.component.tolist() == [0, 0, 1, 1]
+    assert g.num_edges(("anatomy", "located_at", "anatomy")) == 1
+    assert g.num_edges(("anatomy", "located_at_rev", "anatomy")) == 1
+    assert g.edges(etype=("observation", "modify", "anatomy"))[1].tolist() == [2]
+    assert g.edges(etype=("anatomy", "modify_rev", "observation"))[0].tolist() == [2]
+    assert g.num_edges() == 8
+    # every relation joins the components: one component
+    assert arrays.component.tolist() == [0, 0, 0, 0]
+    # homogeneous view: each edge takes its relation's id
+    h = to_homogeneous(g)
+    u, v = h.edges()
+    # nodes: left, lung, base (anatomy), then opacity
+    pairs = sorted(zip(u.tolist(), v.tolist(), h.edata["rel"].tolist()))
+    assert pairs == sorted([(0, 1, RELATION_IDS["modify"]), (1, 0, RELATION_IDS["modify_rev"]),
+                            (1, 2, RELATION_IDS["located_at"]), (2, 1, RELATION_IDS["located_at_rev"]),
+                            (3, 2, RELATION_IDS["modify"]), (2, 3, RELATION_IDS["modify_rev"]),
+                            (3, 2, RELATION_IDS["located_at"]), (2, 3, RELATION_IDS["located_at_rev"])])
+    assert torch.equal(g.ndata["component"]["observation"], torch.tensor([0]))
 
 
 def test_connected_components_numbering() -> None:

@@ -9,7 +9,7 @@ import pickle
 import pytest
 import torch
 
-from graphclr.nn.text_spans import SpanEmbedder, default_text_model_dir
+from graphclr.graphs.text_spans import SpanEmbedder, default_text_model_dir
 from graphclr.reports.schema import Entity, Relation, ReportGraph
 
 # tiny ops on 2 cores: one thread avoids OpenMP spin contention (tests/conftest.py)
@@ -104,11 +104,11 @@ def test_text_featurizer_in_a_model() -> None:
 
     model = create_model("tiny", overrides={"graph_cfg": {"featurizer": "text", "num_bases": 2}})
     batch = model.report_processor([report(), ReportGraph("empty", "")])
-    hg_emb = batch.nodes["observation"].data["text_emb"]
+    hg_emb = batch.to_dgl().nodes["observation"].data["text_emb"]
     assert hg_emb.shape == (3, 384)
     out = model.encode_graph(batch, normalize=True)
     assert out.shape == (2, 32) and torch.isfinite(out).all()
-    x = model.graph.featurizer(__import__("graphclr.graphs", fromlist=["to_homogeneous"]).to_homogeneous(batch))
+    x = model.graph.featurizer(batch)
     assert x.shape == (4, 384 + 6)
     assert torch.equal(x[:, 384:].sum(1), torch.ones(4))
 

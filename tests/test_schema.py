@@ -192,9 +192,9 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch) -> None:
         fh.write('{"r": {"text": "left')  # half a file, then the process "dies"
         raise OSError("disk full")
 
-    import graphclr.reports.schema
+    import graphclr.reports.radgraph_io
 
-    monkeypatch.setattr(graphclr.reports.schema.json, "dump", dump_then_crash)
+    monkeypatch.setattr(graphclr.reports.radgraph_io.json, "dump", dump_then_crash)
     with pytest.raises(OSError, match="disk full"):
         write_radgraph(path, [g])
     assert json.loads(path.read_text()) == {"old": 1}

@@ -210,3 +210,70 @@ def test_report_is_a_plain_dataclass() -> None:
     r = Report("a", "text")
     assert (r.source, r.metadata) == ("text", {})
     assert sources.OPENI_SECTIONS == ("COMPARISON", "INDICATION", "FINDINGS", "IMPRESSION")
+
+
+# --- the fast Open-i parser against its slow twin ---------------------------------------
+_HEAD = (b'<?xml version="1.0" encoding="utf-8"?>\n<eCitation><uId id="CXR9"/><MedlineCitation>'
+         b'<Article><Abstract><AbstractText Label="FINDINGS">No <b>effusion</b> &amp; clear.'
+         b'</AbstractText></Abstract></Article></MedlineCitation><MeSH><major>normal</major></MeSH>')
+
+
+@pytest.mark.parametrize("tail", [
+    b'<parentImage id="CXR9_1"><caption>a</caption></parentImage>\n</eCitation>\n',
+    b'<parentImage id="CXR9_1"></parentImage><parentImage id="CXR9_2"><panel/></parentImage></eCitation>',
+    b"<parentImage id='CXR9_1'></parentImage></eCitation>",                # other quotes: slow path
+    b'<parentImage id="CXR&amp;9"></parentImage></eCitation>',            # an entity: slow path
+    b'<parentImage id=""></parentImage><parentImage id="x"></parentImage></eCitation>',
+    b'<parentImage id="a"><parentImage id="b"></parentImage></parentImage></eCitation>',
+    b'<parentImage id="a"></parentImage><MeSH><major>late</major></MeSH></eCitation>',
+    b'</eCitation>',
+])
+def test_fast_openi_parser_equals_the_full_parse(tail: bytes) -> None:
+    data = _HEAD + tail
+    assert sources.parse_openi_fast(data, "9.xml") == parse_openi_xml(data, "9.xml")
+
+
+def test_fast_openi_parser_fails_like_the_full_parse() -> None:
+    for data in (_HEAD + b'<parentImage id="a"></parentImage>',           # no </eCitation>
+                 _HEAD.replace(b"</MeSH>", b"") + b'<parentImage id="a"></parentImage></eCitation>'):
+        with pytest.raises(ReportFormatError) as slow:
+            parse_openi_xml(data, "9.xml")
+        with pytest.raises(ReportFormatError) as fast:
+            sources.parse_openi_fast(data, "9.xml")
+        assert str(fast.value) == str(slow.value)
+
+
+@pytest.mark.slow
+def test_fast_openi_parser_equals_the_full_parse_on_the_archive() -> None:
+    from graphclr.reports.openi import _archive_members
+
+    members, damage = _archive_members(openi_archive_path())
+    assert damage is None and len(members) == 3955
+    for name, data in members:
+        assert sources.parse_openi_fast(data, name) == parse_openi_xml(data, name), name
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_archive_reader_agrees_with_tarfile(tmp_path: Path, fmt: int) -> None:
+    """The plain-tar fast path and tarfile (pax/long names go there) read the same members."""
+    import io
+
+    from graphclr.reports.openi import _archive_members, _plain_tar_files
+
+    path = tmp_path / "r.tgz"
+    long_dir = "ecgen-radiology/" + "d" * 120 + "/"  # > 100 characters: prefix, L or pax
+    with tarfile.open(path, "w:gz", format=fmt) as tar:
+        for f in sorted((OPENI / "ecgen-radiology").glob("*.xml")):
+            tar.add(f, arcname=f"ecgen-radiology/{f.name}")
+        info = tarfile.TarInfo(long_dir + "7.xml")
+        data = (OPENI / "ecgen-radiology" / "2.xml").read_bytes().replace(b"CXR2", b"CXR7")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    members, damage = _archive_members(path)
+    with tarfile.open(path) as tar:
+        expected = [(m.name, tar.extractfile(m).read()) for m in tar if m.name.endswith(".xml")]
+    assert damage is None and members == expected and len(members) == 4
+    import gzip
+
+    plain = _plain_tar_files(gzip.decompress(path.read_bytes()))
+    assert (plain is None) == (fmt != tarfile.USTAR_FORMAT)

@@ -8,11 +8,13 @@ import pytest
 from graphclr.reports.schema import Entity, Relation, ReportGraph
 from graphclr.synth import (
     LABEL_COLUMNS,
-    Finding,
     Renderer,
+    finding,
     findings_from_graph,
     plan_case,
 )
+from graphclr.reports.labels import Finding
+from graphclr.synth.findings import drawable
 
 
 def graph(text: str, ents: list[tuple[str, str]], rels: list[tuple[str, int, int]] = ()) -> ReportGraph:
@@ -45,7 +47,7 @@ def test_findings_read_side_size_zone_and_certainty_from_the_graph() -> None:
                ("pneumothorax", "OBS-DA")],
               [("modify", 0, 3), ("located_at", 3, 2), ("modify", 1, 2),
                ("located_at", 7, 6), ("modify", 4, 6), ("modify", 5, 6)])
-    got = [(f.name, f.certainty, f.side, f.zone, f.size) for f in findings_from_graph(g)]
+    got = [tuple(drawable(f))[:5] for f in findings_from_graph(g)]
     assert got == [("effusion", "present", "right", None, "small"),
                    ("pneumonia", "uncertain", "left", "lower", None),
                    ("pneumothorax", "absent", None, None, None)]
@@ -62,7 +64,7 @@ def test_enlarged_heart_is_cardiomegaly_but_enlarged_node_is_not() -> None:
 
 def test_devices_get_their_kind() -> None:
     g = graph("endotracheal tube in place", [("endotracheal tube", "OBS-DP")])
-    assert [(f.name, f.kind) for f in findings_from_graph(g)] == [("device", "ett")]
+    assert [(drawable(f).name, drawable(f).kind) for f in findings_from_graph(g)] == [("device", "ett")]
 
 
 # --- rendering responds to the graph -----------------------------------------------------
@@ -91,7 +93,7 @@ def heart_width(img: np.ndarray, case) -> int:
 @pytest.mark.parametrize("item", ["a", "b", "c", "d"])
 def test_heart_is_wider_for_cardiomegaly(item: str) -> None:
     normal_case = plan_case(None, item, 3, findings=[])
-    big_case = plan_case(None, item, 3, findings=[Finding("cardiomegaly", "present")])
+    big_case = plan_case(None, item, 3, findings=[finding("cardiomegaly", "present")])
     normal = RENDER.render(normal_case).astype(float)
     big = RENDER.render(big_case).astype(float)
     w0, w1 = heart_width(normal, normal_case), heart_width(big, big_case)
@@ -103,8 +105,8 @@ def test_heart_is_wider_for_cardiomegaly(item: str) -> None:
 def test_left_and_right_effusions_shade_opposite_bases(item: str) -> None:
     s = RENDER.size
     base = image([], item)
-    left = image([Finding("effusion", "present", "left", size="moderate")], item) - base
-    right = image([Finding("effusion", "present", "right", size="moderate")], item) - base
+    left = image([finding("effusion", "present", "left", size="moderate")], item) - base
+    right = image([finding("effusion", "present", "right", size="moderate")], item) - base
     lower = slice(int(0.5 * s), int(0.85 * s))
     img_left, img_right = slice(0, s // 2), slice(s // 2, s)
     # the patient's left is the image's right (PA display)
@@ -131,24 +133,24 @@ def test_absent_findings_are_not_drawn() -> None:
 def test_each_finding_changes_the_image_where_expected() -> None:
     s = RENDER.size
     base = image([], "z")
-    for finding in (Finding("consolidation", "present", "right", "upper"),
-                    Finding("nodule", "present", "right", "upper"),
-                    Finding("mass", "present", "right", "upper"),
-                    Finding("pneumonia", "present", "right", "upper"),
-                    Finding("atelectasis", "present", "right", "upper")):
-        diff = image([finding], "z") - base
+    for one in (finding("consolidation", "present", "right", "upper"),
+                finding("nodule", "present", "right", "upper"),
+                finding("mass", "present", "right", "upper"),
+                finding("pneumonia", "present", "right", "upper"),
+                finding("atelectasis", "present", "right", "upper")):
+        diff = image([one], "z") - base
         quadrant = diff[: s // 2, : s // 2].sum()
-        assert quadrant > 0.9 * np.abs(diff).sum() > 0, finding.name  # patient's right upper = image top-left
-    ptx = image([Finding("pneumothorax", "present", "left")], "z") - base
+        assert quadrant > 0.9 * np.abs(diff).sum() > 0, one.name  # patient's right upper = image top-left
+    ptx = image([finding("pneumothorax", "present", "left")], "z") - base
     assert np.abs(ptx[: s // 2, s // 2:]).sum() > 0.9 * np.abs(ptx).sum() > 0
-    edema = image([Finding("edema", "present")], "z") - base
+    edema = image([finding("edema", "present")], "z") - base
     assert edema[:, : s // 2].sum() > 0 and edema[:, s // 2:].sum() > 0
-    devices = image([Finding("device", "present", kind="ett")], "z") - base
+    devices = image([finding("device", "present", kind="ett")], "z") - base
     assert devices.max() > 50
 
 
 def test_uncertain_findings_are_drawn_with_the_stated_probability() -> None:
-    f = [Finding("effusion", "uncertain", "left")]
+    f = [finding("effusion", "uncertain", "left")]
     drawn = [plan_case(None, f"u{i}", 0, findings=f, uncertain_prob=0.5).labels()["Pleural Effusion"]
              for i in range(400)]
     assert 0.42 < np.mean(drawn) < 0.58
@@ -159,7 +161,7 @@ def test_uncertain_findings_are_drawn_with_the_stated_probability() -> None:
 
 
 def test_identical_seeds_identical_images_and_seeds_matter() -> None:
-    f = [Finding("consolidation", "present", None, None), Finding("effusion", "present")]
+    f = [finding("consolidation", "present", None, None), finding("effusion", "present")]
     a = Renderer(96).render(plan_case(None, "x1", 11, findings=f))
     b = Renderer(96).render(plan_case(None, "x1", 11, findings=f))
     assert np.array_equal(a, b)
@@ -176,15 +178,15 @@ def test_patient_variation_and_sizes() -> None:
 
 
 def test_labels_cover_every_column_and_laterality() -> None:
-    case = plan_case(None, "l", 0, findings=[Finding("effusion", "present", "bilateral"),
-                                             Finding("pneumothorax", "present", "right"),
-                                             Finding("device", "present", kind="ng_tube")])
+    case = plan_case(None, "l", 0, findings=[finding("effusion", "present", "bilateral"),
+                                             finding("pneumothorax", "present", "right"),
+                                             finding("device", "present", kind="ng_tube")])
     lab = case.labels()
     assert list(lab) == list(LABEL_COLUMNS)
     assert lab["Effusion_Left"] == lab["Effusion_Right"] == 1
     assert lab["Pneumothorax_Right"] == 1 and lab["Pneumothorax_Left"] == 0
     assert lab["Support Devices"] == 1 and lab["No Finding"] == 0
-    only_device = plan_case(None, "l", 0, findings=[Finding("device", "present", kind="ett")]).labels()
+    only_device = plan_case(None, "l", 0, findings=[finding("device", "present", kind="ett")]).labels()
     assert only_device["No Finding"] == 1  # CheXpert: support devices do not count as findings
 
 
@@ -197,6 +199,27 @@ def test_backgrounds_are_used_and_findings_still_drawn(tmp_path) -> None:
     r = Renderer(96)
     plain = r.render(plan_case(None, "b", 0, findings=[], backgrounds=[str(bg)])).astype(float)
     assert abs(plain.mean() - 110) < 15  # the background, not the synthetic anatomy
-    eff = r.render(plan_case(None, "b", 0, findings=[Finding("effusion", "present", "left")],
+    eff = r.render(plan_case(None, "b", 0, findings=[finding("effusion", "present", "left")],
                              backgrounds=[str(bg)])).astype(float)
     assert (eff - plain)[48:85, 48:].mean() > 3
+
+
+# --- one Finding class -------------------------------------------------------------------
+@pytest.mark.parametrize("name,kind", [(n, None) for n in
+                                       ("cardiomegaly", "effusion", "pneumothorax", "consolidation", "opacity",
+                                        "atelectasis", "pneumonia", "edema", "nodule", "mass")]
+                         + [("device", k) for k in ("ett", "ng_tube", "central_line", "pacemaker", "chest_tube")])
+def test_finding_builds_the_labels_finding_that_draws_as_asked(name: str, kind: str | None) -> None:
+    f = finding(name, "uncertain", "left", "upper", "large", kind=kind, plural=name == "nodule")
+    assert isinstance(f, Finding)
+    assert tuple(drawable(f)) == (name, "uncertain", "left", "upper", "large", kind, name == "nodule")
+
+
+def test_old_synth_finding_is_a_deprecated_builder_of_the_one_class() -> None:
+    import graphclr.synth as synth
+
+    with pytest.warns(DeprecationWarning, match="graphclr.reports.labels.Finding"):
+        old = synth.Finding("effusion", "present", "left", size="moderate")
+    assert old == finding("effusion", "present", "left", size="moderate")
+    with pytest.raises(ValueError, match="unknown drawable finding 'efusion'"):
+        finding("efusion")

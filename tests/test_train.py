@@ -220,4 +220,4 @@ def test_cli_pretrain_on_generated_pairs(tmp_path) -> None:
     assert Vocabulary.load(out / "vocab.json") == load_model(out / "model.pt").vocab
     assert main(args[:8] + ["6"] + args[9:] + ["--resume"]) == 0
     assert json.loads((out / "summary.json").read_text())["resumed_from"] == 3
-    assert main(["pretrain", "--out", str(out)]) == 1    # no data given: a clear error
+    assert main(["pretrain", "--out", str(out)]) == 2    # no data given: a clear error

@@ -35,6 +35,10 @@ def test_gpu_check_smoke_runs_on_the_cpu(tmp_path: Path) -> None:
     assert saved["device"] == "cpu" and saved["smoke"] is True
     assert saved["pairs_per_s"] > 0 and 0 < saved["graph_share_of_towers"] < 1
     assert "machine" in saved and saved["batch"] == 8 == result["batch"]
+    ev = saved["evaluation"]
+    assert ev["zero_shot"]["finite"] and ev["zero_shot"]["shape"] == [8, ev["zero_shot"]["labels"]]
+    assert ev["retrieval"]["finite"] and ev["retrieval"]["n"] == 8
+    assert 0 <= ev["retrieval"]["image_to_report_r1"] <= 1
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "USER_ERRORS", "error_line"]
 
 #: subcommand modules, in the order ``--help`` lists them
 COMMAND_MODULES: tuple[str, ...] = (
@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphclr.cli.synth",
     "graphclr.cli.pretrain",
     "graphclr.cli.benchmark",
+    "graphclr.cli.eval",
 )
 
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # e.g. for a --resume hint
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
@@ -62,12 +64,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError) as err:
+    except USER_ERRORS as err:
         if args.verbose:
             raise
-        print(f"graphclr {args.command}: error: {err}", file=sys.stderr)
-        return 1
+        print(f"graphclr {args.command}: error: {error_line(err)}", file=sys.stderr)
+        return 2
 
+
+#: what a user's input or environment causes (bad file, bad value, missing key, full disk):
+#: one line on stderr and exit status 2, no traceback (``-v`` shows it)
+USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError)
+
+
+def error_line(err: BaseException) -> str:
+    """``err`` as one line (a ``KeyError``'s message without the quotes ``repr`` adds)."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(text.split()) or type(err).__name__
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

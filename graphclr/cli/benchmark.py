@@ -62,9 +62,14 @@ def run(args: argparse.Namespace) -> int:
                                     progress=not args.no_progress, pretrain_only=args.pretrain_only)
     if report is None:
         return 0
+    return print_outputs(results, out, report)
+
+
+def print_outputs(results: dict, out: Path, report: Path) -> int:
+    """Where a run's results and report are (``graphclr benchmark`` and ``graphclr eval``)."""
     print()
     if results.get("synthetic"):
-        print("note: the images of this benchmark are synthetic (rendered from report graphs), not radiographs")
+        print("note: the images of this run are synthetic (rendered from report graphs), not radiographs")
     print(f"results: {out / 'results.json'}")
     print(f"report:  {report}")
     return 0

@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="how hard to probe images (default header: catches truncated files)")
     c.add_argument("--views", nargs="+", default=None, help="mimic: only these ViewPosition values")
     c.add_argument("--workers", type=int, default=8, help="threads probing images (default 8)")
+    c.add_argument("--max-pixels", type=int, default=None,
+                   help="flag images with more pixels than this as oversized_image (default: "
+                        "the loaders' limit, 50 million or GRAPHCLR_MAX_IMAGE_PIXELS)")
     c.add_argument("--max-problems", type=int, default=10, help="examples listed per problem kind")
     c.add_argument("--json", type=Path, default=None, help="also write the full report as JSON")
     c.set_defaults(func=run_check)
@@ -53,7 +56,7 @@ def run_check(args: argparse.Namespace) -> int:
     try:
         report = check_dataset(args.root, args.format, graphs=args.graphs, reports=args.reports,
                                level=args.level, views=args.views, workers=args.workers,
-                               progress=sys.stderr.isatty())
+                               progress=sys.stderr.isatty(), max_pixels=args.max_pixels)
     except (FileNotFoundError, ValueError, OSError) as err:
         print(f"graphclr data check: error: {err}", file=sys.stderr)
         return 2

@@ -81,7 +81,7 @@ def run_build(args: argparse.Namespace) -> int:
           f"included) -> {args.out}")
     if off_schema:
         print(f"note: {off_schema} relations join node types the RadGraph schema does not "
-              "relate; they are not in the DGL graphs (see docs/schema.md)")
+              "relate; they keep their own edge types in the DGL graphs (see docs/schema.md)")
     if skipped:
         print(f"skipped {skipped} malformed records")
     return 0

@@ -23,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--uncertain", choices=["negative", "positive", "keep"], default="negative",
                    help="uncertain findings become 0 (default), 1, or -1 (keep)")
     p.add_argument("--labeler", choices=["labeler_1", "labeler_2"], default=None,
-                   help="for the RadGraph test set: which annotation to label")
+                   help="for files that nest labelers (the RadGraph test set): which "
+                        "annotation to label (default labeler_1); other files ignore it")
     p.add_argument("--out", type=Path, required=True, help="CSV to write")
     add_input_arguments(p)
     p.set_defaults(func=run)
@@ -45,10 +46,12 @@ def run(args: argparse.Namespace) -> int:
     problems = Problems()
     sources = []
     for path in graph_files:
-        coll = read_radgraph(path, strict=False, labeler=args.labeler)
+        coll = read_radgraph(path, strict=args.strict, labeler=args.labeler)
         for err in coll.skipped:
-            print(f"skipped: {err}", file=sys.stderr)
             problems.unreadable.append(str(err))
+        for warning in coll.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        problems.warnings += coll.num_warnings
         sources.append(tqdm(coll, desc=f"labelling {Path(path).name}", unit="report", disable=None))
     if report_inputs:
         args.inputs = report_inputs
@@ -65,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         writer.writerow(["id", *columns])
         for graph in graphs:
             if graph.id in seen:
+                if args.strict:
+                    raise ValueError(f"report {graph.id!r}: id already labelled")
                 problems.duplicates += 1
                 print(f"skipped report {graph.id!r}: id already labelled", file=sys.stderr)
                 continue
@@ -82,4 +87,6 @@ def run(args: argparse.Namespace) -> int:
     print("positives: " + ", ".join(f"{c} {k}" for c, k in positives.items() if k))
     if problems.summary():
         print(problems.summary(), file=sys.stderr)
+    if problems.warnings:
+        print(f"{problems.warnings} warning(s) in the graphs read", file=sys.stderr)
     return 0

@@ -10,13 +10,31 @@ Several processes (one per GPU, or CPU processes with gloo) through ``torchrun``
         --csv data/manifest.csv --out runs/r50
 
 Without data at hand, ``--generated N`` trains on N generated (synthetic) pairs.
+
+A manifest with report text but no graphs trains a graph model on graphs extracted on
+the fly by the built-in extractor (the log says so). ``--out`` must be empty unless
+``--resume`` (continue) or ``--overwrite`` (replace the old run's files) is given. On
+SIGINT / SIGTERM the step in progress finishes, a checkpoint is written and the exact
+``--resume`` command is printed; the exit status is then 128 + the signal number.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import shlex
+import shutil
+import signal
+import sys
 from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("graphclr.cli.pretrain")
+
+#: what a run writes into --out (``--overwrite`` removes exactly these)
+RUN_FILES = ("metrics.jsonl", "checkpoints", "model.pt", "summary.json", "vocab.json",
+             "train_config.json", "tensorboard")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +65,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vocab", type=Path, help="vocabulary JSON (default: built from the training graphs)")
     p.add_argument("--out", type=Path, required=False, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (default: refuse a non-empty --out)")
+    data.add_argument("--skip-bad-images", type=int, default=0, metavar="N",
+                      help="replace up to N missing/unreadable images by the next readable item, "
+                           "logging and counting each; fail past N (default 0: fail on the first)")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides --epochs)")
@@ -68,18 +91,68 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--log-every", type=int, default=10)
     t.add_argument("--checkpoint-every", type=int, default=500)
     t.add_argument("--keep-checkpoints", type=int, default=2)
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    t.add_argument("--progress-every", type=int, default=0, metavar="N",
+                   help="off a terminal: a plain progress line on stderr every N steps "
+                        "(default: --log-every)")
+    t.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard scalars to OUT/tensorboard (pip install "
+                        "'graphclr[tensorboard]')")
     p.set_defaults(func=run)
 
 
-def _texts_of(dataset: object) -> list[str]:
-    """Report texts for a text model's tokeniser; graph-only datasets give their graphs' text."""
-    from graphclr.data import dataset_reports
+def check_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix two runs in one folder (see the module docstring)."""
+    if resume and overwrite:
+        raise ValueError("give --resume or --overwrite, not both")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (resume or overwrite):
+        raise ValueError(f"--out {out} is not empty (an earlier run?): pass --resume to continue "
+                         "it or --overwrite to replace it")
 
-    texts = dataset_reports(dataset, "text", skip_missing=True)
-    if len(texts) == len(dataset):  # type: ignore[arg-type]
-        return texts
-    return [g.text for g in dataset_reports(dataset, "graph")]
+
+def _attach_extracted_graphs(dataset: Any) -> None:
+    """Graphs for a text-only manifest, from the built-in extractor (said in the log)."""
+    from graphclr.data.manifest import GRAPHS_NAME
+    from graphclr.reports.extract import Extractor
+
+    rows = [(str(i), str(t)) for i, t in zip(dataset.csv["id"], dataset.csv["text"]) if isinstance(t, str)]
+    log.info("%s has report text but no graphs: extracting %d graphs with graphclr's built-in "
+             "extractor (to do it once: graphclr extract %s --out %s, then add a graph_id column)",
+             dataset.manifest, len(rows), dataset.manifest, dataset.manifest.parent / GRAPHS_NAME)
+    failed: list[str] = []
+    graphs = {g.id: g for g in Extractor().pipe(
+        rows, on_error=lambda rid, err: failed.append(f"{rid} ({type(err).__name__}: {err})"))}
+    if failed:
+        log.warning("extraction failed for %d report(s), first: %s", len(failed), failed[0])
+    dataset.attach_graphs(graphs, source=f"graphs extracted from {dataset.manifest}")
+
+
+def _build_dataset(args: argparse.Namespace, model_type: str) -> Any:
+    if args.generated is not None:
+        from graphclr.synth import SyntheticPairDataset
+
+        return SyntheticPairDataset(args.generated, image_size=args.generated_image_size, seed=args.seed)
+    from graphclr.data import CSVDataset
+
+    dataset = CSVDataset(args.csv, graphs=args.graphs, split=args.split)
+    if model_type == "graph" and not dataset.paired:
+        if not dataset.text_only:
+            raise ValueError(f"{dataset.manifest}: rows have no report (no text, graph_id or "
+                             "graph_json column); add a text column, or run graphclr extract on "
+                             "your reports and add a graph_id column")
+        _attach_extracted_graphs(dataset)
+    if args.skip_bad_images:
+        dataset.strict = False          # built strictly; only unreadable images are skipped
+        dataset.bad_item_limit = args.skip_bad_images
+    return dataset
+
+
+def resume_command(argv: list[str]) -> str:
+    """The command line that continues this run."""
+    rest = [a for a in argv if a not in ("--overwrite", "--resume")]
+    return "graphclr " + shlex.join(rest + ["--resume"])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,28 +167,24 @@ def run(args: argparse.Namespace) -> int:
         args.model = "graphclr-resnet50"
     if (args.csv is None) == (args.generated is None):
         raise ValueError("give exactly one of --csv MANIFEST or --generated N")
+    if args.skip_bad_images < 0:
+        raise ValueError(f"--skip-bad-images must be >= 0, got {args.skip_bad_images}")
+    check_out(args.out, args.resume, args.overwrite)
+    if args.tensorboard:
+        from graphclr.train.monitor import TensorBoardScalars
+
+        TensorBoardScalars.check_installed()
 
     import torch
 
-    from graphclr.data import dataset_reports
     from graphclr.graphs import Vocabulary
-    from graphclr.models import create_model, deep_merge
-    from graphclr.models.factory import resolve_model_config
-    from graphclr.synth import SyntheticPairDataset
+    from graphclr.models import create_model_for, deep_merge, load_checkpoint, resolve_model_config
     from graphclr.train import TrainConfig, train
     from graphclr.train.distributed import cleanup_distributed, init_distributed
     from graphclr.utils import seed_everything
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    info = init_distributed(args.device)   # joins torchrun's group (no-op in one process)
-    if args.generated is not None:
-        dataset = SyntheticPairDataset(args.generated, image_size=args.generated_image_size,
-                                       seed=args.seed)
-    else:
-        from graphclr.data import CSVDataset
-
-        dataset = CSVDataset(args.csv, graphs=args.graphs, split=args.split)
     try:
         overrides = json.loads(args.override) if args.override else None
     except json.JSONDecodeError as err:
@@ -132,31 +201,50 @@ def run(args: argparse.Namespace) -> int:
             if args.image_size:
                 image["image_size"] = args.image_size
             cfg_dict["image_cfg"] = image
-    model_type = (cfg_dict or {}).get("model_type", "graph")
-    vocab = Vocabulary.load(args.vocab) if args.vocab is not None else None
-    kwargs = {}
-    if args.pretrained is None and model_type == "graph" and vocab is None:
-        vocab = Vocabulary.from_graphs(dataset_reports(dataset, "graph", skip_missing=True))
-        if info.is_main:
-            args.out.mkdir(parents=True, exist_ok=True)
-            vocab.save(args.out / "vocab.json")
-    elif args.pretrained is None and model_type == "text":
-        kwargs["reports"] = _texts_of(dataset)   # text baselines build their vocabulary here
-    seed_everything(args.seed)
-    model = create_model(cfg_dict, vocab=vocab, pretrained=args.pretrained,
-                         pretrained_image=args.pretrained_image,
-                         overrides=overrides if cfg_dict is None else None, **kwargs)
-    cfg = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
-                      accum_steps=args.accum_steps, lr=args.lr, weight_decay=args.weight_decay,
-                      warmup_steps=args.warmup_steps, freeze_image_steps=args.freeze_image_steps,
-                      lock_image=args.lock_image, grad_clip=args.grad_clip, amp=args.amp,
-                      device=args.device, seed=args.seed, num_workers=args.workers,
-                      log_every=args.log_every, checkpoint_every=args.checkpoint_every,
-                      keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress)
+    stored = load_checkpoint(args.pretrained).get("model_config") if args.pretrained else None
+    model_type = (cfg_dict or stored or {}).get("model_type", "graph")
+    info = init_distributed(args.device)   # joins torchrun's group (no-op in one process)
     try:
+        dataset = _build_dataset(args, model_type)
+        vocab = Vocabulary.load(args.vocab) if args.vocab is not None else None
+        seed_everything(args.seed)
+        model = create_model_for(dataset, cfg_dict, vocab=vocab, pretrained=args.pretrained,
+                                 pretrained_image=args.pretrained_image,
+                                 overrides=overrides if cfg_dict is None else None)
+        vocab = model.vocab if model.model_type == "graph" else None   # built by create_model_for
+        cfg = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+                          accum_steps=args.accum_steps, lr=args.lr, weight_decay=args.weight_decay,
+                          warmup_steps=args.warmup_steps, freeze_image_steps=args.freeze_image_steps,
+                          lock_image=args.lock_image, grad_clip=args.grad_clip, amp=args.amp,
+                          device=args.device, seed=args.seed, num_workers=args.workers,
+                          log_every=args.log_every, checkpoint_every=args.checkpoint_every,
+                          keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress,
+                          progress_every=args.progress_every, tensorboard=args.tensorboard)
+        if info.is_main:   # everything is known to work: only now touch --out
+            if args.overwrite:
+                for name in RUN_FILES:
+                    target = args.out / name
+                    if target.is_dir():
+                        shutil.rmtree(target)
+                    else:
+                        target.unlink(missing_ok=True)
+            if vocab is not None and args.pretrained is None and args.vocab is None:
+                args.out.mkdir(parents=True, exist_ok=True)
+                vocab.save(args.out / "vocab.json")
         summary = train(model, dataset, cfg, args.out, resume=args.resume)
     finally:
         cleanup_distributed(info)
+    bad = getattr(dataset, "bad_items", {})
+    if bad:
+        summary["bad_images"] = len(bad)
+        print(f"replaced {len(bad)} unreadable image(s) (--skip-bad-images {args.skip_bad_images}); "
+              f"first: {next(iter(bad.values()))}", file=sys.stderr)
+    if summary.get("interrupted"):
+        if info.is_main:
+            print(f"{summary['interrupted']} at step {summary['steps']}: checkpoint "
+                  f"{summary['checkpoint']}; continue with:\n  "
+                  f"{resume_command(getattr(args, 'argv', None) or sys.argv[1:])}", file=sys.stderr)
+        return 128 + int(getattr(signal, summary["interrupted"]))
     if info.is_main:
         print(json.dumps(summary, indent=2))
     return 0

@@ -10,9 +10,11 @@ dict items; see :mod:`graphclr.data.base`):
   what the synthetic benchmark (:mod:`graphclr.synth`) writes;
 * :class:`ImageFolderDataset`: a folder of images (unpaired evaluation).
 
-Around them: :func:`check_dataset` (``graphclr data check``), :func:`build_image_cache`
-(a memory-mapped pre-resized cache), :mod:`graphclr.data.subsets` (patient-level
-label-fraction and K-shot subsets) and :func:`collate_items`.
+:func:`open_dataset` opens any of them from a JSON spec (``{"type": "chexpert", "root": ...}``),
+for benchmark specs and ``graphclr eval``. Around them: :func:`check_dataset` (``graphclr data
+check``), :mod:`graphclr.data.cache` (a memory-mapped pre-resized cache, and in-memory
+transformed datasets), :mod:`graphclr.data.subsets` (patient-level label-fraction and K-shot
+subsets) and :func:`collate_items`.
 """
 
 from graphclr.data.base import (
@@ -39,6 +41,7 @@ from graphclr.data.label_table import CHEXPERT_LABELS, EVAL_LABELS
 from graphclr.data.manifest import CSVDataset, ImageFolderDataset, ManifestDataset
 from graphclr.data.mimic import MIMICCXRDataset
 from graphclr.data.openi import OpenIDataset
+from graphclr.data.specs import DATASET_TYPES, open_dataset
 from graphclr.data.subsets import (
     LABEL_FRACTIONS,
     k_shot_indices,
@@ -49,11 +52,11 @@ from graphclr.data.subsets import (
 )
 
 __all__ = [
-    "CHEXPERT_LABELS", "CSVDataset", "CXRDataset", "CheXpertDataset", "CheckReport", "EVAL_LABELS",
+    "CHEXPERT_LABELS", "CSVDataset", "DATASET_TYPES", "CXRDataset", "CheXpertDataset", "CheckReport", "EVAL_LABELS",
     "FORMATS", "GrayscaleToTensor", "ImageCache", "ImageFolderDataset", "ImageLoadError",
     "LABEL_FRACTIONS", "LABEL_UNCERTAIN_POLICIES", "MIMICCXRDataset", "ManifestDataset",
     "OpenIDataset", "Skipped", "SubsetDataset", "build_image_cache", "check_dataset",
     "collate_items", "dataset_reports", "default_transform", "k_shot_indices", "k_shot_subset",
-    "label_fraction_indices", "label_fraction_subset", "load_image", "map_uncertain",
+    "label_fraction_indices", "label_fraction_subset", "load_image", "map_uncertain", "open_dataset",
     "patient_split_indices", "probe_image", "resize_square",
 ]

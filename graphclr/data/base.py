@@ -43,7 +43,8 @@ from torch.utils.data import Dataset
 
 from graphclr.data.images import ImageLoadError, default_transform, load_image
 
-__all__ = ["CXRDataset", "dataset_reports", "Skipped", "SubsetDataset", "collate_items", "LABEL_UNCERTAIN_POLICIES",
+__all__ = ["CXRDataset", "REPORT_FIELDS", "dataset_reports", "report_key_of", "Skipped", "SubsetDataset",
+           "collate_items", "LABEL_UNCERTAIN_POLICIES",
            "map_uncertain"]
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,9 @@ class CXRDataset(Dataset):
 
     #: ``True`` for datasets whose items carry ``graph`` and ``text``
     paired: bool = False
+    #: with ``strict=False``: how many unreadable items to replace before giving up
+    #: (``None``: no limit; ``graphclr pretrain --skip-bad-images N`` sets it)
+    bad_item_limit: int | None = None
 
     def __init__(self, *, transform: Callable[[Any], Any] | None = None, strict: bool = True,
                  decode_size: int | None = None,
@@ -197,12 +201,24 @@ class CXRDataset(Dataset):
             except (ImageLoadError, ValueError, KeyError) as err:
                 kind = f"{err.reason}_image" if isinstance(err, ImageLoadError) else "bad_item"
                 self.bad_items[j] = Skipped(kind, str(self.csv["id"].iat[j]), str(err))
-                log.warning("item %d (%s) unreadable, returning the next one instead: %s", j,
-                            self.csv["id"].iat[j], err)
+                log.warning("bad item %d of at most %s (%s), returning the next one instead: %s",
+                            len(self.bad_items), self.bad_item_limit, self.csv["id"].iat[j], err)
+                if self.bad_item_limit is not None and len(self.bad_items) > self.bad_item_limit:
+                    raise ValueError(f"{len(self.bad_items)} unreadable items, more than the "
+                                     f"{self.bad_item_limit} allowed; the last: {err}") from None
         raise RuntimeError(f"{type(self).__name__}: none of the {n} items is readable "
                            f"({len(self.bad_items)} bad; first: {next(iter(self.bad_items.values()), None)})")
 
     # --- conveniences ------------------------------------------------------------------
+    def with_transform(self, transform: Callable[[Any], Any]) -> CXRDataset:
+        """A shallow copy whose items are transformed by ``transform`` (the trainer gives
+        every dataset the model's own transform this way)."""
+        import copy
+
+        out = copy.copy(self)
+        out.transform = transform
+        return out
+
     def attach_cache(self, cache_dir: str | os.PathLike[str] | None) -> None:
         """Read images from a pre-resized cache (``None`` detaches it)."""
         if cache_dir is None:
@@ -276,6 +292,11 @@ class SubsetDataset(CXRDataset):
         self._cache_dir = None
         self._cache = None
 
+    def with_transform(self, transform: Callable[[Any], Any]) -> SubsetDataset:
+        out = super().with_transform(transform)
+        out.dataset = self.dataset.with_transform(transform)   # the items come from there
+        return out
+
     def get_item(self, idx: int) -> dict[str, Any]:
         item = self.dataset.get_item(int(self.indices[idx]))
         item["idx"] = int(idx)
@@ -306,6 +327,29 @@ def collate_items(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: the item fields a report can be given in: a graph (``ReportGraph``/``GraphArrays``) or text
+REPORT_FIELDS: tuple[str, ...] = ("graph", "text")
+
+
+def report_key_of(model: Any) -> str:
+    """The item field a model's ``report_processor`` reads (graphclr's one such lookup).
+
+    A model names it in ``report_key`` (``GraphCLIP``: ``"graph"``, ``TextCLIP``: ``"text"``);
+    a DDP wrapper is looked through; a model without one takes graphs.
+
+    Examples:
+        >>> class Text:
+        ...     report_key = "text"
+        >>> report_key_of(Text()), report_key_of(object())
+        ('text', 'graph')
+    """
+    model = getattr(model, "module", model)
+    key = getattr(model, "report_key", None) or "graph"
+    if key not in REPORT_FIELDS:
+        raise ValueError(f"{type(model).__name__}.report_key must be one of {REPORT_FIELDS}; got {key!r}")
+    return str(key)
+
+
 def dataset_reports(dataset: Any, key: str = "graph", *, skip_missing: bool = False) -> list[Any]:
     """Every item's report (``key`` = ``"graph"`` or ``"text"``) without decoding images.
 
@@ -316,8 +360,8 @@ def dataset_reports(dataset: Any, key: str = "graph", *, skip_missing: bool = Fa
     Args:
         skip_missing: leave out items without that report instead of raising.
     """
-    if key not in ("graph", "text"):
-        raise ValueError(f"key must be 'graph' or 'text', got {key!r}")
+    if key not in REPORT_FIELDS:
+        raise ValueError(f"key must be one of {REPORT_FIELDS}, got {key!r}")
     lookup = getattr(dataset, "report", None)
     out = []
     for i in range(len(dataset)):

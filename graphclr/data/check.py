@@ -5,7 +5,10 @@ training: it reads every label file and probes every image, and lists
 
 * ``missing_file``: a table the layout requires (metadata, labels) is absent;
 * ``missing_image`` / ``unreadable_image``: listed images that are absent or cannot be read
-  (``level="header"`` catches truncated JPEG/PNG files without decoding; ``"decode"`` decodes);
+  (``level="header"`` catches truncated JPEG/PNG files without decoding; ``"decode"`` decodes,
+  and also catches a JPEG cut short whose end marker was put back);
+* ``oversized_image``: images over the pixel limit (read from the header; an error, since
+  training would refuse them: see :mod:`graphclr.data.images`);
 * ``bad_label``: label cells outside 1 / 0 / -1 / blank, by file, line and column;
 * ``report_without_graph``: reports (studies) that have images but no graph;
 * ``graph_without_image``: graphs whose report has no (existing) image;
@@ -35,7 +38,8 @@ from graphclr.data.label_table import CHEXPERT_LABELS, parse_label_columns
 __all__ = ["CheckReport", "check_dataset", "FORMATS", "PROBLEM_KINDS"]
 
 FORMATS: tuple[str, ...] = ("mimic", "chexpert", "openi", "csv", "folder")
-PROBLEM_KINDS: tuple[str, ...] = ("missing_file", "missing_image", "unreadable_image", "bad_label",
+PROBLEM_KINDS: tuple[str, ...] = ("missing_file", "missing_image", "unreadable_image",
+                                  "oversized_image", "bad_label",
                                   "report_without_graph", "graph_without_image", "malformed_graph",
                                   "duplicate_id", "bad_row", "unlisted_image")
 
@@ -55,6 +59,10 @@ class CheckReport:
     format: str
     counts: dict[str, int] = field(default_factory=dict)
     problems: dict[str, list[str]] = field(default_factory=dict)
+    #: facts worth knowing that are not problems (e.g. reports that still need graphs)
+    notes: list[str] = field(default_factory=list)
+    #: the pixel limit images are checked against (``None``: the default in force)
+    max_pixels: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -68,13 +76,14 @@ class CheckReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"root": self.root, "format": self.format, "ok": self.ok, "counts": self.counts,
-                "problems": self.problems}
+                "problems": self.problems, "notes": self.notes}
 
     def summary(self, max_per_kind: int = 10) -> str:
         """Human-readable report: counts, then each problem kind with its first examples."""
         lines = [f"{self.format} dataset at {self.root}"]
         for k, v in self.counts.items():
             lines.append(f"  {k}: {v}")
+        lines.extend(f"note: {n}" for n in self.notes)
         if self.ok:
             lines.append("no problems found")
             return "\n".join(lines)
@@ -96,7 +105,7 @@ def _probe_all(report: CheckReport, paths: list[tuple[str, Path]], level: str, w
 
     def one(item: tuple[str, Path]) -> tuple[str, ImageLoadError | None]:
         try:
-            probe_image(item[1], level)
+            probe_image(item[1], level, max_pixels=report.max_pixels)
             return item[0], None
         except ImageLoadError as err:
             return item[0], err
@@ -141,7 +150,7 @@ def _graph_lookup(report: CheckReport, graphs: Any, key_fn: Callable[[str], str 
 
 def check_dataset(root: str | os.PathLike[str], format: str, *, graphs: Any = None,
                   reports: Any = None, level: str = "header", views: Iterable[str] | None = None,
-                  workers: int = 8, progress: bool = False) -> CheckReport:
+                  workers: int = 8, progress: bool = False, max_pixels: int | None = None) -> CheckReport:
     """Check a dataset directory against its released layout.
 
     Args:
@@ -155,13 +164,15 @@ def check_dataset(root: str | os.PathLike[str], format: str, *, graphs: Any = No
         views: only check images of these views (MIMIC ``ViewPosition``; default all).
         workers: threads probing images.
         progress: show a progress bar.
+        max_pixels: pixel limit for ``oversized_image`` (default: the loaders' limit,
+            :func:`graphclr.data.images.max_pixels`).
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"{root}: not found")
-    report = CheckReport(str(root), format)
+    report = CheckReport(str(root), format, max_pixels=max_pixels)
     fn = {"mimic": _check_mimic, "chexpert": _check_chexpert, "openi": _check_openi,
           "csv": _check_csv, "folder": _check_folder}[format]
     fn(report, root, graphs=graphs, reports=reports, level=level, views=views, workers=workers,
@@ -295,33 +306,56 @@ def _check_openi(report: CheckReport, root: Path, *, graphs: Any, reports: Any, 
 
 def _check_csv(report: CheckReport, root: Path, *, graphs: Any, level: str, workers: int,
                progress: bool, **_: Any) -> None:
-    from graphclr.data.manifest import GRAPHS_NAME, RESERVED_COLUMNS, resolve_manifest
+    from graphclr.data.manifest import (
+        GRAPHS_NAME,
+        manifest_label_columns,
+        physical_lines,
+        read_manifest,
+        resolve_manifest,
+        words_as_labels,
+    )
 
     manifest = resolve_manifest(root)
-    table = pd.read_csv(manifest, low_memory=False)
-    path_col = next((c for c in ("path", "image_path", "image", "Path") if c in table.columns), None)
-    if path_col is None:
-        report.add("missing_file", str(manifest), "no 'path' column")
+    try:
+        table = read_manifest(manifest)
+    except ValueError as err:
+        report.add("missing_file", str(manifest), str(err).removeprefix(f"{manifest}: "))
         return
-    labels = [c for c in table.columns if c not in RESERVED_COLUMNS and not str(c).startswith("meta_")
-              and pd.api.types.is_numeric_dtype(table[c])]
-    _, bad = parse_label_columns(table, labels)
+    lines = physical_lines(manifest, len(table))
+    labels, text_cols = manifest_label_columns(table)
+    _, bad = parse_label_columns(words_as_labels(table, labels), labels)
     for b in bad:
-        report.add("bad_label", b.where(str(manifest)), f"value {b.value!r} is not 1, 0, -1 or blank")
+        report.add("bad_label", f"{manifest}: line {lines[b.line - 2]}, column {b.column!r}",
+                   f"value {b.value!r} is not 1, 0, -1, yes, no or blank")
+    if text_cols:
+        report.notes.append(f"column(s) {text_cols} hold no label values: not labels")
     report.counts["rows"] = len(table)
     report.counts["label_columns"] = len(labels)
     if "patient_id" in table.columns:
         report.counts["patients"] = int(table["patient_id"].nunique())
-    ids = table["id"].astype(str) if "id" in table.columns else table[path_col].astype(str)
+    ids = table["id"].astype(str) if "id" in table.columns else table["path"].astype(str)
     for i in table.index[ids.duplicated()]:
-        report.add("duplicate_id", f"{manifest}: line {i + 2}", f"id {ids.iat[i]!r}")
+        report.add("duplicate_id", f"{manifest}: line {lines[i]}", f"id {ids.iat[i]!r}")
     paths = []
-    for i, p in enumerate(table[path_col]):
+    for i, p in enumerate(table["path"]):
         if pd.isna(p):
-            report.add("bad_row", f"{manifest}: line {i + 2}", "empty path")
+            report.add("bad_row", f"{manifest}: line {lines[i]}", "empty path")
             continue
         full = Path(str(p)) if Path(str(p)).is_absolute() else manifest.parent / str(p)
         paths.append((str(i), full))
+    has_graphs = "graph_id" in table.columns or "graph_json" in table.columns
+    if not has_graphs:
+        n_text = int(table["text"].notna().sum()) if "text" in table.columns else 0
+        report.counts["text_reports_without_graphs"] = n_text
+        if n_text:
+            report.notes.append(
+                f"{n_text} row(s) have report text but no graphs: a graph model's `graphclr "
+                f"pretrain` extracts them on the fly; to do it once, run `graphclr extract "
+                f"{manifest} --out {manifest.parent / GRAPHS_NAME}` and add a graph_id column "
+                f"equal to id")
+        elif len(table):
+            report.notes.append("no text, graph_id or graph_json column: rows have no report "
+                                "(usable for evaluation only)")
     good = {int(i) for i in _probe_all(report, paths, level, workers, progress)}
     report.counts["readable_images"] = len(good)
     if "graph_id" in table.columns:
@@ -337,7 +371,7 @@ def _check_csv(report: CheckReport, root: Path, *, graphs: Any, level: str, work
         gid = table["graph_id"]
         for i in range(len(table)):
             if pd.isna(gid.iat[i]) or str(gid.iat[i]) not in keys:
-                report.add("report_without_graph", f"{manifest}: line {i + 2}",
+                report.add("report_without_graph", f"{manifest}: line {lines[i]}",
                            f"graph_id {gid.iat[i]!r} not in {lookup.source or 'graphs'}")
         with_image = {str(gid.iat[i]) for i in good if pd.notna(gid.iat[i])}
         for k in sorted(keys - with_image):
@@ -347,12 +381,12 @@ def _check_csv(report: CheckReport, root: Path, *, graphs: Any, level: str, work
 
         for i, g in enumerate(table["graph_json"]):
             if pd.isna(g):
-                report.add("report_without_graph", f"{manifest}: line {i + 2}", "empty graph_json")
+                report.add("report_without_graph", f"{manifest}: line {lines[i]}", "empty graph_json")
                 continue
             try:
                 ReportGraph.from_radgraph_record(str(ids.iat[i]), json.loads(g)).validate()
             except (json.JSONDecodeError, RadGraphFormatError) as err:
-                report.add("malformed_graph", f"{manifest}: line {i + 2}", str(err))
+                report.add("malformed_graph", f"{manifest}: line {lines[i]}", str(err))
 
 
 def _check_folder(report: CheckReport, root: Path, *, level: str, workers: int, progress: bool,

@@ -69,6 +69,9 @@ class GraphLookup:
                 raise RadGraphFormatError(
                     f"not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}",
                     source=source) from None
+            except UnicodeDecodeError as err:   # e.g. a binary graph store given as JSON
+                raise RadGraphFormatError(f"not a RadGraph JSON text file ({err.reason} at byte "
+                                          f"{err.start})", source=source) from None
             if not isinstance(data, Mapping):
                 raise RadGraphFormatError("top level must be an object keyed by report id",
                                           source=source)

@@ -15,8 +15,19 @@ column             meaning
                    ``graphs.json`` beside the manifest).
 ``graph_json``     the graph inline, as one RadGraph record (``{"text", "entities"}``).
 ``meta_*``         anything else worth keeping; never treated as labels.
-other columns      labels, ``1`` / ``0`` / ``-1`` / blank (or pass ``pathologies=``).
+other columns      labels, ``1`` / ``0`` / ``-1`` / blank, or the words ``yes`` / ``no``
+                   / ``true`` / ``false`` (any case; read as 1 / 0). Or pass
+                   ``pathologies=``.
 =================  =======================================================================
+
+Which columns are labels (unless ``pathologies=`` says): every column that is not reserved
+and not ``meta_*`` and holds at least one label value. In such a column *every* other
+non-blank value is a ``bad_label`` naming the physical line of the file (a quoted report
+spanning several lines counts as several) and the column: an error with ``strict=True``,
+a skipped row with ``strict=False``. A column with no label value at all (free text, e.g.
+``sex``) is not a label; it is logged, and a ``meta_`` prefix silences that.
+
+With ``split=`` a manifest with no row of that split is an error naming the splits it has.
 
 A manifest *directory* holds ``manifest.csv`` and, when rows have ``graph_id``,
 ``graphs.json``; ``graphclr synth build`` writes exactly that.
@@ -24,6 +35,7 @@ A manifest *directory* holds ``manifest.csv`` and, when rows have ``graph_id``,
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -41,7 +53,8 @@ from graphclr.data.label_table import parse_label_columns
 from graphclr.reports.schema import RadGraphFormatError, ReportGraph
 
 __all__ = ["ManifestDataset", "CSVDataset", "ImageFolderDataset", "MANIFEST_NAME", "GRAPHS_NAME",
-           "RESERVED_COLUMNS", "resolve_manifest"]
+           "RESERVED_COLUMNS", "resolve_manifest", "read_manifest", "manifest_label_columns",
+           "physical_lines", "words_as_labels", "LABEL_WORDS"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +65,9 @@ RESERVED_COLUMNS: tuple[str, ...] = ("id", "path", "image", "image_path", "text"
                                      "graph_id", "graph_json", "patient_id", "study_id",
                                      "split", "view")
 _PATH_SYNONYMS = ("path", "image_path", "image", "Path")
+#: label words accepted besides 1 / 0 / -1 (compared lower-cased, stripped)
+LABEL_WORDS: dict[str, float] = {"yes": 1.0, "true": 1.0, "no": 0.0, "false": 0.0}
+_LABEL_NUMBERS = frozenset({1.0, 0.0, -1.0})
 
 
 def resolve_manifest(path: str | os.PathLike[str]) -> Path:
@@ -64,6 +80,92 @@ def resolve_manifest(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def physical_lines(path: Path, n_rows: int) -> list[int]:
+    """The 1-based file line on which each of the ``n_rows`` data rows starts.
+
+    Quoted fields may hold line breaks, so row ``i`` is not always on line ``i + 2``.
+    Falls back to ``i + 2`` when the file does not parse the same way as pandas read it.
+
+    Examples:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "m.csv"
+        >>> _ = p.write_text('path,text\\na.png,"two\\nlines"\\nb.png,one\\n')
+        >>> physical_lines(p, 2)
+        [2, 4]
+    """
+    starts: list[int] = []
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.reader(fh)
+            prev = 0
+            for record in reader:
+                if record:
+                    starts.append(prev + 1)
+                prev = reader.line_num
+    except csv.Error:
+        starts = []
+    lines = starts[1:]
+    return lines if len(lines) == n_rows else [i + 2 for i in range(n_rows)]
+
+
+def read_manifest(path: Path) -> pd.DataFrame:
+    """The manifest table, with ``path`` and ``text`` under their canonical names."""
+    try:
+        table = pd.read_csv(path, low_memory=False, keep_default_na=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{path}: not a readable CSV file ({err})") from None
+    path_col = next((c for c in _PATH_SYNONYMS if c in table.columns), None)
+    if path_col is None:
+        raise ValueError(f"{path}: needs a 'path' column (image file), found "
+                         f"{list(table.columns)[:10]}")
+    if path_col != "path":
+        table = table.rename(columns={path_col: "path"})
+    if "report" in table.columns and "text" not in table.columns:
+        table = table.rename(columns={"report": "text"})
+    return table
+
+
+def _label_value(x: Any) -> float | None:
+    """A cell's label value (1, 0, -1, or a :data:`LABEL_WORDS` word), else ``None``."""
+    if isinstance(x, str):
+        word = x.strip().lower()
+        if word in LABEL_WORDS:
+            return LABEL_WORDS[word]
+        try:
+            x = float(word)
+        except ValueError:
+            return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if v in _LABEL_NUMBERS else None
+
+
+def manifest_label_columns(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """``(label columns, free-text columns)`` of a manifest (see the module docstring)."""
+    labels, text = [], []
+    for c in table.columns:
+        if c in RESERVED_COLUMNS or str(c).startswith("meta_"):
+            continue
+        col = table[c].dropna()
+        if pd.api.types.is_numeric_dtype(table[c]) or any(_label_value(x) is not None for x in col):
+            labels.append(c)
+        else:
+            text.append(c)
+    return labels, text
+
+
+def words_as_labels(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """A copy of ``table`` whose label words (``yes``/``no``/...) are numbers in ``columns``."""
+    table = table.copy()
+    for c in columns:
+        if c in table.columns and table[c].dtype == object:
+            table[c] = [LABEL_WORDS.get(x.strip().lower(), x) if isinstance(x, str) else x
+                        for x in table[c]]
+    return table
+
+
 class ManifestDataset(CXRDataset):
     """Items listed in a CSV manifest (see the module docstring for the columns).
 
@@ -74,8 +176,7 @@ class ManifestDataset(CXRDataset):
         image_root: folder that relative ``path`` values start from (default: the
             manifest's folder).
         split: keep only rows whose ``split`` equals this.
-        pathologies: label columns (default: every column that is not reserved, not
-            ``meta_*`` and numeric).
+        pathologies: label columns (default: see the module docstring).
         uncertain: mapping of ``-1`` labels (default ``"keep"``: a manifest means what it says).
         transform, strict, decode_size, cache: see :class:`~graphclr.data.base.CXRDataset`.
     """
@@ -88,45 +189,40 @@ class ManifestDataset(CXRDataset):
         super().__init__(transform=transform, strict=strict, decode_size=decode_size, cache=cache)
         self.manifest = resolve_manifest(manifest)
         self.root = Path(image_root) if image_root is not None else self.manifest.parent
-        try:
-            table = pd.read_csv(self.manifest, low_memory=False, keep_default_na=True)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-            raise ValueError(f"{self.manifest}: not a readable CSV file ({err})") from None
-        path_col = next((c for c in _PATH_SYNONYMS if c in table.columns), None)
-        if path_col is None:
-            raise ValueError(f"{self.manifest}: needs a 'path' column (image file), found "
-                             f"{list(table.columns)[:10]}")
-        if path_col != "path":
-            table = table.rename(columns={path_col: "path"})
-        if "report" in table.columns and "text" not in table.columns:
-            table = table.rename(columns={"report": "text"})
+        table = read_manifest(self.manifest)
+        lines = physical_lines(self.manifest, len(table))
         if pathologies is None:
-            pathologies = [c for c in table.columns if c not in RESERVED_COLUMNS
-                           and not str(c).startswith("meta_")
-                           and pd.api.types.is_numeric_dtype(table[c])]
+            pathologies, text_cols = manifest_label_columns(table)
+            if text_cols:
+                log.info("%s: column(s) %s hold no label values and are not labels (prefix them "
+                         "with meta_ to say so)", self.manifest, text_cols)
         self.pathologies = list(pathologies)
-        values, bad = parse_label_columns(table, self.pathologies)
+        values, bad = parse_label_columns(words_as_labels(table, self.pathologies), self.pathologies)
         keep = np.ones(len(table), dtype=bool)
         for b in bad:
-            self._problem("bad_label", b.where(str(self.manifest)),
-                          f"value {b.value!r} is not 1, 0, -1 or blank")
+            self._problem("bad_label", f"{self.manifest}: line {lines[b.line - 2]}, column {b.column!r}",
+                          f"value {b.value!r} is not 1, 0, -1, yes, no or blank")
             keep[b.line - 2] = False
         missing_path = table["path"].isna().to_numpy()
         for i in np.flatnonzero(missing_path & keep):
-            self._problem("bad_row", f"{self.manifest}: line {i + 2}", "empty 'path'")
+            self._problem("bad_row", f"{self.manifest}: line {lines[i]}", "empty 'path'")
             keep[i] = False
         if "id" not in table.columns:
             table["id"] = [str(PurePath(str(p)).with_suffix("")) for p in table["path"]]
         table["id"] = table["id"].astype(str)
         dup = table["id"].duplicated(keep="first").to_numpy() & keep
         for i in np.flatnonzero(dup):
-            self._problem("duplicate_id", f"{self.manifest}: line {i + 2}",
+            self._problem("duplicate_id", f"{self.manifest}: line {lines[i]}",
                           f"id {table['id'].iat[i]!r} repeats an earlier row")
             keep[i] = False
         if split is not None:
             if "split" not in table.columns:
                 raise ValueError(f"{self.manifest}: split={split!r} needs a 'split' column")
-            keep &= (table["split"].astype(str) == split).to_numpy()
+            in_split = (table["split"].astype(str) == split).to_numpy()
+            if not in_split.any():
+                have = sorted(table["split"].dropna().astype(str).unique())
+                raise ValueError(f"{self.manifest}: no row has split {split!r}; the splits are {have}")
+            keep &= in_split
         self.split = split
 
         self.graphs: GraphLookup | None = None
@@ -143,7 +239,7 @@ class ManifestDataset(CXRDataset):
             has_id = table["graph_id"].notna().to_numpy()
             for i in np.flatnonzero(keep & has_id):
                 if str(table["graph_id"].iat[i]) not in known:
-                    self._problem("report_without_graph", f"{self.manifest}: line {i + 2}",
+                    self._problem("report_without_graph", f"{self.manifest}: line {lines[i]}",
                                   f"graph_id {table['graph_id'].iat[i]!r} is not in "
                                   f"{self.graphs.source or 'graphs'}", error=KeyError)
                     keep[i] = False
@@ -155,6 +251,27 @@ class ManifestDataset(CXRDataset):
         self.uncertain = uncertain
         self.csv = table
         self._finish()
+
+    @property
+    def text_only(self) -> bool:
+        """Report text but no graphs (see :meth:`attach_graphs`)."""
+        return not self.paired and "text" in self.csv.columns and bool(self.csv["text"].notna().any())
+
+    def attach_graphs(self, graphs: dict[str, ReportGraph], source: str = "extracted graphs") -> None:
+        """Give a text-only manifest one graph per item id (e.g. extracted from its text).
+
+        Items without a graph in ``graphs`` are dropped (``strict=True``: an error).
+        """
+        keep = np.ones(len(self.csv), dtype=bool)
+        for i, item_id in enumerate(self.csv["id"]):
+            if item_id not in graphs:
+                self._problem("report_without_graph", f"{self.manifest}: item {item_id!r}",
+                              f"no graph in {source}", error=KeyError)
+                keep[i] = False
+        self.csv = self.csv[keep].reset_index(drop=True).assign(graph_id=lambda t: t["id"])
+        self.labels = self.labels[keep]
+        self.graphs = GraphLookup(dict(graphs), source=source)
+        self.paired = True
 
     def image_path(self, idx: int) -> Path:
         p = Path(str(self.csv["path"].iat[idx]))

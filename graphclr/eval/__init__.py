@@ -3,9 +3,12 @@
 Everything works on plain feature arrays (:class:`FeatureSet`) or on any model that follows
 the contrastive-model contract (``encode_image``, ``encode_report``, ``report_processor``),
 so graph and text encoders are evaluated by the same code. Metrics come from scikit-learn.
-See ``docs/evaluation.md``.
+:class:`EvalConfig` says which evaluations run and how; :func:`run_protocol` runs them all on
+one model and writes ``results.json``, ``report.md`` and plots (``graphclr eval``; the
+benchmark runner uses the same code). See ``docs/evaluation.md``.
 """
 
+from graphclr.eval.config import EVALUATIONS, EvalConfig, Evaluation
 from graphclr.eval.features import FeatureSet, encode_reports, extract_image_features
 from graphclr.eval.metrics import (
     ReaderPoint,
@@ -28,6 +31,7 @@ from graphclr.eval.protocol import (
     zero_shot_eval,
 )
 from graphclr.eval.retrieval import retrieval_recall
+from graphclr.eval.run import evaluate_features, evaluate_model, run_protocol, write_outputs
 from graphclr.eval.zeroshot import (
     PromptSet,
     ZeroShotClassifier,
@@ -39,6 +43,8 @@ from graphclr.eval.zeroshot import (
 )
 
 __all__ = [
+    "EVALUATIONS", "EvalConfig", "Evaluation", "evaluate_features", "evaluate_model", "run_protocol",
+    "write_outputs",
     "DEFAULT_LABELS", "FeatureSet", "LinearProbe", "ProbeConfig", "PromptSet", "ReaderPoint",
     "ZeroShotClassifier", "auroc", "build_zero_shot_classifier", "builtin_prompts",
     "encode_reports", "evaluate_scores", "extract_image_features", "few_shot_eval",

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphclr.data.base import report_key_of
+
 __all__ = ["to_device", "report_input"]
 
 
 def to_device(obj: Any, device: Any) -> Any:
-    """Move a report batch (a tensor, a DGL graph, or dicts/lists/tuples of them) to ``device``."""
-    if hasattr(obj, "to") and callable(obj.to):
-        return obj.to(device)
-    if isinstance(obj, dict):
-        return {k: to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_device(v, device) for v in obj)
-    return obj
+    """Move a report batch to ``device``: :func:`graphclr.device.move_batch` (DGL graphs stay
+    on the CPU, a ``ReportBatch`` moves as one object)."""
+    from graphclr.device import move_batch
+
+    return move_batch(obj, device)
 
 
-def report_input(model: Any) -> str:
-    """``"text"`` when the model's ``report_processor`` wants report text, else ``"graph"``.
-
-    Models name the dataset field they take in ``report_key`` (``GraphCLIP``: ``"graph"``,
-    :class:`graphclr.text.TextCLIP`: ``"text"``); a model without one takes graphs.
-    """
-    return str(getattr(model, "report_key", "graph"))
+#: the item field a model reads (graphclr.data.base.report_key_of, the one lookup)
+report_input = report_key_of

@@ -2,18 +2,24 @@
 
 Built in: ``resnet18``, ``resnet50``, ``densenet121``, ``vit_b_16`` (torchvision, random
 init), ``tiny-cnn`` (a three-layer CNN for tests and smoke runs) and ``cpu-cnn`` (a small
-position-keeping CNN for CPU benchmarks). Each backbone is the
+position-keeping CNN for CPU benchmarks); ``clip-vit-b-32`` is OpenAI CLIP's ViT-B/32 image
+tower from a local Hugging Face or open_clip file (:mod:`graphclr.models.hf_clip`). Each
+other backbone is the
 torchvision module with its classification head replaced by ``Identity``, so it returns
 pooled features ``[B, num_features]`` and its ``state_dict`` keys are torchvision's.
 
 Weights are read only from a path you give (:func:`load_backbone_weights`); nothing is
 downloaded. Accepted files: a torchvision state dict (e.g. ``resnet50-0676ba61.pth``), a
-torchxrayvision model's state dict or pickled model (``DenseNet``, or ``ResNet`` whose keys
-start with ``model.``), or any of these wrapped as ``{"state_dict": ...}``/``{"model": ...}``
+torchxrayvision model's state dict (``DenseNet``, or ``ResNet`` whose keys start with
+``model.``), or any of these wrapped as ``{"state_dict": ...}``/``{"model": ...}``
 or prefixed by ``module.``/``backbone.``. Classification heads are dropped. Stem
 convolutions are adapted to the channels the encoder uses: a 3-channel stem loaded into
 a 1-channel one is summed over RGB (exactly equivalent to feeding the gray image three
 times), and a 1-channel stem loaded into a 3-channel one is repeated and divided by 3.
+
+Files are read with ``torch.load(weights_only=True)`` only: a pickled whole model (as
+torchxrayvision saves its own) or any file carrying code is refused, and the message says
+how to convert it to a state dict yourself.
 
 Register your own with :func:`register_backbone`.
 """
@@ -48,6 +54,9 @@ class BackboneSpec:
         stem: dotted path of the first convolution (adapted for grayscale), or ``None``.
         head_prefixes: state-dict key prefixes of classification heads, dropped on load.
         in_channels: channels the built stem takes (3 for torchvision models).
+        from_weights: ``from_weights(image_size, path) -> nn.Module`` builds the backbone
+            *from* a weights path (architectures read from the files, e.g. Hugging Face
+            directories) instead of ``builder`` + :func:`load_backbone_weights`.
     """
 
     builder: Callable[[int], nn.Module]
@@ -55,6 +64,7 @@ class BackboneSpec:
     stem: str | None = None
     head_prefixes: tuple[str, ...] = ()
     in_channels: int = 3
+    from_weights: Callable[[int, str | os.PathLike[str]], nn.Module] | None = None
 
 
 _BACKBONES: dict[str, BackboneSpec] = {}
@@ -62,7 +72,9 @@ _BACKBONES: dict[str, BackboneSpec] = {}
 
 def register_backbone(name: str, builder: Callable[[int], nn.Module], *, num_features: int,
                       stem: str | None = None, head_prefixes: tuple[str, ...] = (),
-                      in_channels: int = 3, overwrite: bool = False) -> None:
+                      in_channels: int = 3, overwrite: bool = False,
+                      from_weights: Callable[[int, str | os.PathLike[str]], nn.Module] | None = None
+                      ) -> None:
     """Make ``name`` usable as ``image_cfg.backbone``.
 
     Args:
@@ -74,6 +86,7 @@ def register_backbone(name: str, builder: Callable[[int], nn.Module], *, num_fea
         head_prefixes: state-dict prefixes to drop when loading classifier checkpoints.
         in_channels: input channels of the stem as built.
         overwrite: replace an existing registration.
+        from_weights: optional ``from_weights(image_size, path)`` (see :class:`BackboneSpec`).
 
     Examples:
         >>> register_backbone("my-mlp", lambda size: nn.Sequential(
@@ -83,7 +96,8 @@ def register_backbone(name: str, builder: Callable[[int], nn.Module], *, num_fea
     """
     if name in _BACKBONES and not overwrite:
         raise ValueError(f"backbone {name!r} is already registered (pass overwrite=True)")
-    _BACKBONES[name] = BackboneSpec(builder, num_features, stem, tuple(head_prefixes), in_channels)
+    _BACKBONES[name] = BackboneSpec(builder, num_features, stem, tuple(head_prefixes), in_channels,
+                                    from_weights)
 
 
 def list_backbones() -> list[str]:
@@ -179,6 +193,22 @@ register_backbone("tiny-cnn", lambda size: TinyCNN(32), num_features=32, stem="c
 register_backbone("cpu-cnn", lambda size: CPUCNN(in_channels=3), num_features=256, stem="conv1")
 
 
+def _clip_vit_b_32(image_size: int) -> nn.Module:
+    from graphclr.models.hf_clip import build_clip_vit_b_32
+
+    return build_clip_vit_b_32(image_size)
+
+
+def _clip_from_weights(image_size: int, path: str | os.PathLike[str]) -> nn.Module:
+    from graphclr.models.hf_clip import clip_from_weights
+
+    return clip_from_weights(image_size, path)
+
+
+# OpenAI CLIP ViT-B/32 (Hugging Face CLIPVisionModel, pooler_output): graphclr.models.hf_clip
+register_backbone("clip-vit-b-32", _clip_vit_b_32, num_features=768, from_weights=_clip_from_weights)
+
+
 def _get_module(root: nn.Module, path: str) -> nn.Module:
     mod = root
     for part in path.split("."):
@@ -226,17 +256,34 @@ _OLD_DENSENET = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
 
 
+#: how to turn a file that needs unpickling into plain weights, shown when one is refused
+CONVERT_HINT = ("if you trust the file, convert it yourself once: python -c \"import torch; "
+                "m = torch.load('{path}', weights_only=False); "
+                "torch.save(m.state_dict() if hasattr(m, 'state_dict') else m, '{path}.state_dict.pt')\"")
+
+
+def unpickle_reason(err: BaseException) -> str:
+    """The useful part of a ``weights_only`` refusal (``Unsupported global: os.system``),
+    without torch's advice to switch the safety off; one line."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    m = re.search(r"WeightsUnpickler error: (.*)", text)
+    return (m.group(1) if m else text)[:200]
+
+
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read weights with ``torch.load(weights_only=True)``; never unpickle code.
+
+    A file that needs more than tensors and plain containers (a pickled whole model, or
+    anything carrying code) is refused with a ``ValueError`` that names the file and says
+    how to convert it: running a file's code is only ever the user's own explicit act.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"backbone weights not found: {path}")
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - a pickled whole model (torchxrayvision)
-        log.warning("%s is not a plain state dict (%s); loading it as a pickled model. "
-                    "Only do this with files you trust.", path, type(err).__name__)
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(obj, nn.Module):
-        obj = obj.state_dict()
+    except Exception as err:  # noqa: BLE001 - report which file and why
+        raise ValueError(f"{path}: refused: not a weights-only file ({unpickle_reason(err)}); "
+                         "graphclr never unpickles code; " + CONVERT_HINT.format(path=path)) from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
@@ -285,6 +332,8 @@ def build_backbone(name: str, image_size: int, in_channels: int,
                    weights: str | os.PathLike[str] | None = None) -> nn.Module:
     """Build backbone ``name`` with an ``in_channels`` stem, optionally loading ``weights``."""
     spec = get_backbone_spec(name)
+    if weights is not None and spec.from_weights is not None:
+        return spec.from_weights(image_size, weights)
     model = spec.builder(image_size)
     if spec.stem is not None and in_channels != spec.in_channels:
         adapt_stem(model, spec.stem, in_channels)

@@ -8,7 +8,7 @@ each with a linear projection into one space, and a learned temperature.
     \text{logits}_{ij} = \tau\, u_i^\top v_j
 
 with :math:`f_I` the image backbone, :math:`f_R` the report tower (a graph encoder in
-:class:`graphclr.models.GraphCLIP`, a text encoder in :class:`graphclr.text.TextCLIP`),
+:class:`graphclr.models.GraphCLIP`, a text encoder in :class:`graphclr.models.TextCLIP`),
 projections :math:`P_I, P_R` (bias-free by default, as in the reference implementation) and
 :math:`\tau = \exp(s)`, :math:`s` initialised to :math:`\log(1/0.07)`, :math:`\tau`
 clamped at 100 (CLIP). The loss lives outside the model (:class:`graphclr.loss.ClipLoss`).

@@ -1,25 +1,32 @@
-"""Model registry and factory (open_clip-style), and self-describing checkpoints.
+"""The one model factory (open_clip-style), for graph and text towers alike.
 
-* :func:`list_models` / :func:`get_model_config` / :func:`add_model_config`: architecture
-  configs are small JSON files, built in under ``graphclr/model_configs/``; add your own
-  files or folders with :func:`add_model_config`.
-* :func:`create_model` builds a model from a name, a JSON path, a dict or a
-  :class:`~graphclr.models.config.ModelCfg`; ``pretrained=`` loads a graphclr checkpoint
-  (its config and vocabulary are used when you give none). Text baselines
-  (``"model_type": "text"``) are built by :func:`graphclr.text.build_text_model`.
+* :func:`create_model` builds a model from a registered name (:mod:`graphclr.models.registry`),
+  a JSON path, a dict or a :class:`~graphclr.models.config.ModelCfg`: the image tower, the
+  report tower (a graph encoder in :class:`~graphclr.models.GraphCLIP`, a text tower from
+  :func:`graphclr.text.build_text_tower` in :class:`~graphclr.models.text_clip.TextCLIP`,
+  the analogue of open_clip's ``_build_text_tower``), projections and temperature.
+  ``pretrained=`` loads a graphclr checkpoint (its config and vocabulary are used when you
+  give none).
+* :func:`create_model_for` first builds what the model needs from a dataset: the token
+  vocabulary of a graph model with the ``tokens`` featurizer (the ``hashed`` and ``text``
+  featurizers need none), the word vocabulary / TF-IDF weights of a from-scratch text
+  model. The CLI, the benchmark runner and the tutorials build models through it.
 * :func:`create_model_and_transforms` also returns the train and eval image transforms
-  that match the model's ``preprocess_cfg``.
-* :func:`save_checkpoint` / :func:`load_checkpoint`: one ``.pt`` file carrying the model
-  config, vocabulary, preprocessing and weights (and, from training, the optimiser state).
-  Loading uses ``torch.load(weights_only=True)``: a checkpoint cannot run code.
+  that match the model's ``preprocess_cfg``; :func:`load_model` rebuilds a checkpoint.
+
+Examples:
+    >>> from graphclr.graphs import Vocabulary
+    >>> m = create_model("tiny", vocab=Vocabulary.build([["effusion"]]))
+    >>> m.embed_dim, m.preprocess_cfg["image_size"], m.model_name
+    (32, 32, 'tiny')
 """
 
 from __future__ import annotations
 
 import copy
-import json
+import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,161 +34,83 @@ import torch
 from torch import nn
 
 from graphclr.graphs import Vocabulary
+from graphclr.models.checkpoint import (  # noqa: F401 - re-exported (graphclr.models.factory.*)
+    CHECKPOINT_FORMAT,
+    checkpoint_model,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from graphclr.models.config import ModelCfg, deep_merge
 from graphclr.models.image import ImageTransform, image_transform
-from graphclr.utils import atomic_path
+from graphclr.nn.featurizers import REGISTRY
+from graphclr.models.registry import (  # noqa: F401 - re-exported (graphclr.models.factory.*)
+    add_model_config,
+    get_model_config,
+    list_models,
+    resolve_model_config,
+)
+from graphclr.shipped import looks_like_path
 
 __all__ = ["list_models", "get_model_config", "add_model_config", "resolve_model_config", "create_model",
-           "create_model_and_transforms", "save_checkpoint", "load_checkpoint", "load_model",
-           "CHECKPOINT_FORMAT"]
+           "create_model_for", "create_model_and_transforms", "save_checkpoint", "load_checkpoint",
+           "load_model", "build_text_model", "CHECKPOINT_FORMAT"]
 
-CHECKPOINT_FORMAT = "graphclr-checkpoint/1"
-_BUILTIN_DIR = Path(__file__).resolve().parent.parent / "model_configs"
-#: configs added with add_model_config: name -> path (an explicit, user-driven registry)
-_EXTRA_CONFIGS: dict[str, Path] = {}
+ModelSpec = str | os.PathLike[str] | Mapping[str, Any] | ModelCfg
 
 
-def _builtin_configs() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(_BUILTIN_DIR.glob("*.json"))}
+def _name_of(model: ModelSpec) -> str | None:
+    if isinstance(model, (str, os.PathLike)):
+        return Path(model).stem if looks_like_path(model) else os.fspath(model)
+    return None
 
 
-def _all_configs() -> dict[str, Path]:
-    return {**_builtin_configs(), **_EXTRA_CONFIGS}
+def _preprocess_of(tower: Any) -> dict[str, Any]:
+    """The image tower's preprocessing: ``ImageEncoder.cfg.preprocess_cfg()`` or ``.preprocess_cfg``."""
+    cfg = getattr(tower, "cfg", None)
+    if cfg is not None and hasattr(cfg, "preprocess_cfg"):
+        return dict(cfg.preprocess_cfg())
+    pre = getattr(tower, "preprocess_cfg", None)
+    return dict(pre() if callable(pre) else (pre or {}))
 
 
-def _text_configs() -> list[str]:
-    try:
-        from graphclr.text import list_text_configs
-    except ImportError:   # the text baselines are optional
-        return []
-    return list_text_configs()
+def _build_text_model(cfg: ModelCfg, *, reports: Sequence[Any] | None, vocab: Vocabulary | None,
+                      visual: nn.Module | None) -> nn.Module:
+    """``TextCLIP``: the image tower, :func:`graphclr.text.build_text_tower`, the heads."""
+    from graphclr.models.image import ImageEncoder
+    from graphclr.models.text_clip import TextCLIP
+    from graphclr.text.tower import build_text_tower
+
+    if visual is None:
+        if cfg.image_cfg is None:
+            raise ValueError("text model config has no 'image_cfg': give one (or let the benchmark "
+                             "runner copy the graph model's) so both kinds of model get the same "
+                             "image tower")
+        visual = ImageEncoder(cfg.image_cfg)
+    tower = build_text_tower(cfg.text_cfg, reports=reports, vocab=vocab)
+    cfg = dataclasses.replace(cfg, text_cfg=tower.cfg)
+    return TextCLIP(visual, tower.encoder, processor=tower.processor, embed_dim=cfg.embed_dim,
+                    visual_dim=int(visual.output_dim), preprocess_cfg=_preprocess_of(visual), cfg=cfg,
+                    vocab=tower.vocab, init_logit_scale=cfg.init_logit_scale,
+                    max_logit_scale=cfg.max_logit_scale, proj_bias=cfg.proj_bias)
 
 
-def list_models() -> list[str]:
-    """Names of the known model configs: built in, added, and the text baselines'."""
-    return sorted(set(_all_configs()) | set(_text_configs()))
+def _checkpoint_config(ckpt: Mapping[str, Any], pretrained: str | os.PathLike[str]) -> dict[str, Any]:
+    if ckpt.get("model_config") is None:
+        raise ValueError(f"{pretrained}: a bare state dict without a model config; name the model it "
+                         f"was trained as: create_model(NAME, pretrained={os.fspath(pretrained)!r}) "
+                         f"(known: {', '.join(list_models())})")
+    return copy.deepcopy(ckpt["model_config"])
 
 
-def add_model_config(path: str | os.PathLike[str]) -> list[str]:
-    """Register a JSON config file, or every ``*.json`` in a folder; returns the names.
-
-    Each file is checked when added, so a broken config fails here, naming the file.
-    """
-    path = Path(path)
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-    if not files or not all(f.is_file() for f in files):
-        raise FileNotFoundError(f"no model config JSON at {path}")
-    for f in files:
-        _read_config_file(f)
-    for f in files:
-        _EXTRA_CONFIGS[f.stem] = f
-    return [f.stem for f in files]
-
-
-def _read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
-    if not (isinstance(data, dict) and data.get("model_type") == "text" and "image_cfg" not in data):
-        ModelCfg.from_dict(data, where=str(path))   # validate (text configs may lack image_cfg)
-    return data
-
-
-def get_model_config(name: str) -> dict[str, Any]:
-    """The config dict of a known model name (a copy).
-
-    Text-baseline configs (``graphclr.text``) may leave ``image_cfg`` out; give one with
-    ``overrides`` when building them.
-    """
-    configs = _all_configs()
-    if name not in configs and name in _text_configs():
-        from graphclr.text import load_text_config
-
-        return load_text_config(name)
-    if name not in configs:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(configs))} "
-                         "(or pass a JSON path / dict, or add_model_config)")
-    return _read_config_file(configs[name])
-
-
-def resolve_model_config(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg) -> dict[str, Any]:
-    """The config dict of a name, a JSON path, a dict or a :class:`ModelCfg` (a copy)."""
-    if isinstance(model, ModelCfg):
-        return model.to_dict()
-    if isinstance(model, Mapping):
-        return copy.deepcopy(dict(model))
-    text = os.fspath(model)
-    if text.endswith(".json") or os.path.sep in text:
-        return _read_config_file(Path(text))
-    return get_model_config(text)
-
-
-# --- checkpoints -------------------------------------------------------------------------
-def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, **extra: Any) -> Path:
-    """Write ``model`` (config, vocabulary, preprocessing, weights) + ``extra`` atomically.
-
-    ``extra`` values must be plain data (tensors, numbers, strings, lists, dicts) so the
-    file loads with ``weights_only=True``.
-    """
-    from graphclr import __version__
-
-    model = getattr(model, "module", model)   # DDP
-    cfg = getattr(model, "cfg", None)
-    if isinstance(cfg, ModelCfg):
-        cfg = cfg.to_dict()
-    vocab = getattr(model, "vocab", None)
-    payload: dict[str, Any] = {
-        "format": CHECKPOINT_FORMAT,
-        "graphclr_version": __version__,
-        "model_config": copy.deepcopy(cfg) if isinstance(cfg, dict) else None,
-        "vocab": vocab.to_dict() if isinstance(vocab, Vocabulary) else None,
-        "preprocess_cfg": dict(getattr(model, "preprocess_cfg", {}) or {}),
-        "state_dict": model.state_dict(),
-        **extra,
-    }
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
-
-
-def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(weights_only=True)`` and check its format."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - report which file
-        raise ValueError(f"{path}: cannot be read as a weights-only checkpoint ({err})") from None
-    if not isinstance(ckpt, dict):
-        raise ValueError(f"{path}: not a graphclr checkpoint (no dict at top level)")
-    if "format" not in ckpt:   # a bare state dict
-        return {"format": None, "state_dict": ckpt, "model_config": None, "vocab": None}
-    if ckpt["format"] != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: unsupported checkpoint format {ckpt['format']!r} "
-                         f"(expected {CHECKPOINT_FORMAT!r})")
-    return ckpt
-
-
-def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out = {}
-    for k, v in state.items():
-        for prefix in ("module.", "_orig_mod."):
-            if k.startswith(prefix):
-                k = k[len(prefix):]
-        out[k] = v
-    return out
-
-
-# --- factory -----------------------------------------------------------------------------
-def create_model(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg | None = None, *,
+def create_model(model: ModelSpec | None = None, *,
                  vocab: Vocabulary | None = None,
+                 reports: Sequence[Any] | None = None,
                  pretrained: str | os.PathLike[str] | None = None,
                  pretrained_image: str | os.PathLike[str] | None = None,
                  overrides: Mapping[str, Any] | None = None,
                  device: str | torch.device | None = None,
+                 visual: nn.Module | None = None,
                  **model_kwargs: Any) -> nn.Module:
     """Build a contrastive model.
 
@@ -189,65 +118,58 @@ def create_model(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg | 
         model: a config name (:func:`list_models`), a JSON path, a dict or a
             :class:`ModelCfg`; ``None`` takes the config stored in ``pretrained``.
         vocab: the token vocabulary; ``None`` takes the one stored in ``pretrained``.
+        reports: text models: the training reports the word vocabulary (and TF-IDF
+            weights) are built from (:func:`create_model_for` passes them).
         pretrained: a graphclr checkpoint (or bare state dict) whose weights are loaded.
         pretrained_image: a local torchvision/torchxrayvision weights file for the image
             backbone (sets ``image_cfg.pretrained``); ignored when ``pretrained`` is given.
         overrides: nested config changes, e.g. ``{"graph_cfg": {"variant": "igcl"}}``.
         device: move the model there (default: leave it on the CPU).
-        **model_kwargs: passed to the model class (``fast=`` for graph models) or to
-            :func:`graphclr.text.build_text_model`.
-
-    Examples:
-        >>> from graphclr.graphs import Vocabulary
-        >>> m = create_model("tiny", vocab=Vocabulary.build([["effusion"]]))
-        >>> m.embed_dim, m.preprocess_cfg["image_size"]
-        (32, 32)
+        visual: text models: an image tower to use instead of building one from ``image_cfg``.
+        **model_kwargs: passed to the graph model class (``fast=``).
     """
     ckpt = load_checkpoint(pretrained) if pretrained is not None else None
     if model is None:
-        if ckpt is None or ckpt.get("model_config") is None:
+        if ckpt is None:
             raise ValueError("create_model needs a model name/config, or a graphclr checkpoint "
                              "that carries one")
-        cfg_dict = copy.deepcopy(ckpt["model_config"])
+        cfg_dict, name = _checkpoint_config(ckpt, pretrained), ckpt.get("model_name")
     else:
-        cfg_dict = resolve_model_config(model)
+        cfg_dict, name = resolve_model_config(model), _name_of(model)
     if ckpt is not None:
         cfg_dict = _readout_of_checkpoint(ckpt, cfg_dict)
     if overrides:
         cfg_dict = deep_merge(cfg_dict, dict(overrides))
     if ckpt is not None:
-        cfg_dict.setdefault("image_cfg", {})["pretrained"] = None   # weights come from ckpt
+        if isinstance(cfg_dict.get("image_cfg"), dict):
+            cfg_dict["image_cfg"]["pretrained"] = None   # the weights come from the checkpoint
         stored = ckpt.get("vocab")
         if stored is not None:
             stored_vocab = Vocabulary.from_dict(stored)
             if vocab is None:
                 vocab = stored_vocab
             elif vocab != stored_vocab:
-                raise ValueError(f"{pretrained}: the checkpoint was trained with a different "
-                                 f"vocabulary ({stored_vocab!r}) than the one given ({vocab!r})")
+                raise ValueError(f"{pretrained}: the checkpoint (made for {checkpoint_model(ckpt)}) was "
+                                 f"trained with a different vocabulary ({stored_vocab!r}) than the one "
+                                 f"given ({vocab!r})")
     elif pretrained_image is not None:
         cfg_dict.setdefault("image_cfg", {})["pretrained"] = os.fspath(pretrained_image)
 
-    cfg = ModelCfg.from_dict(cfg_dict, where=str(model) if isinstance(model, (str, os.PathLike)) else "model config")
+    where = os.fspath(model) if isinstance(model, (str, os.PathLike)) else "model config"
+    cfg = ModelCfg.from_dict(cfg_dict, where=where, partial=visual is not None)
     if cfg.model_type == "text":
-        from graphclr.text import build_text_model   # the text-baseline helper's module
+        built = _build_text_model(cfg, reports=reports, vocab=vocab, visual=visual)
+    elif cfg.model_type == "igcl-reference":
+        from graphclr.models.igcl_reference import IGCLReferenceCLIP
 
-        if vocab is not None:
-            model_kwargs.setdefault("vocab", vocab)
-        built = build_text_model(cfg.to_dict(), **model_kwargs)
+        built = IGCLReferenceCLIP(cfg, vocab)
     else:
         from graphclr.models.graph_clip import GraphCLIP
 
         built = GraphCLIP(cfg, vocab, **model_kwargs)
+    built.model_name = name
     if ckpt is not None:
-        state = _strip_prefixes(ckpt["state_dict"])
-        try:
-            missing, unexpected = built.load_state_dict(state, strict=False)
-        except RuntimeError as err:   # shape mismatches
-            raise ValueError(f"{pretrained}: weights do not fit the model: {err}") from None
-        if missing or unexpected:
-            raise ValueError(f"{pretrained}: weights do not fit the model; missing "
-                             f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+        load_weights(built, ckpt, pretrained, f"{name!r}" if name else "the model asked for")
     if device is not None:
         built = built.to(device)
     return built
@@ -265,14 +187,86 @@ def _readout_of_checkpoint(ckpt: Mapping[str, Any], cfg_dict: dict[str, Any]) ->
     return deep_merge(cfg_dict, {"graph_cfg": old}) if old else cfg_dict
 
 
+def _dataset_texts(dataset: Any) -> list[str]:
+    """Report texts of every item; datasets of graphs only give their graphs' text."""
+    from graphclr.data.base import dataset_reports
+
+    texts = dataset_reports(dataset, "text", skip_missing=True)
+    if len(texts) == len(dataset):
+        return texts
+    return [g.text for g in dataset_reports(dataset, "graph")]
+
+
+def create_model_for(dataset: Any, model: ModelSpec | None = None, *, vocab: Vocabulary | None = None,
+                     pretrained: str | os.PathLike[str] | None = None,
+                     overrides: Mapping[str, Any] | None = None, **kwargs: Any) -> nn.Module:
+    """:func:`create_model`, with what the model needs built from ``dataset``'s reports.
+
+    * graph models with the ``tokens`` featurizer: the token vocabulary of the dataset's
+      report graphs (``hashed`` and ``text`` featurizers need none, so none is built);
+    * from-scratch text models (``transformer``, ``bow``): the word vocabulary and TF-IDF
+      weights of the report texts (a dataset without texts gives its graphs' text);
+    * ``igcl-reference`` models need nothing (BERT or type features);
+    * with ``pretrained`` (or a given ``vocab``) nothing is built: the checkpoint carries it.
+
+    Args:
+        dataset: a :mod:`graphclr.data` dataset (items with ``"graph"`` / ``"text"``).
+        model, vocab, pretrained, overrides, **kwargs: as for :func:`create_model`.
+
+    Examples:
+        >>> from graphclr.synth import SyntheticPairDataset
+        >>> data = SyntheticPairDataset(4, image_size=32, seed=0)
+        >>> len(create_model_for(data, "tiny").vocab) > 2
+        True
+        >>> create_model_for(data, "tiny", overrides={"graph_cfg": {"featurizer": "hashed"}}).vocab is None
+        True
+    """
+    if pretrained is not None:
+        return create_model(model, vocab=vocab, pretrained=pretrained, overrides=overrides, **kwargs)
+    if model is None:
+        raise ValueError("create_model_for needs a model name/config (or pretrained=)")
+    cfg_dict = resolve_model_config(model)
+    if overrides:
+        cfg_dict = deep_merge(cfg_dict, dict(overrides))
+    where = os.fspath(model) if isinstance(model, (str, os.PathLike)) else "model config"
+    cfg = ModelCfg.from_dict(cfg_dict, where=where, partial=True)
+    if cfg.model_type == "text":
+        tcfg = cfg.text_cfg
+        if tcfg.encoder != "minilm" and (tcfg.vocab is None or (tcfg.encoder == "bow" and tcfg.idf is None)):
+            kwargs.setdefault("reports", _dataset_texts(dataset))
+    elif cfg.model_type == "graph" and vocab is None and REGISTRY[cfg.graph_cfg.featurizer].data.needs_vocab:
+        from graphclr.data.base import dataset_reports
+
+        vocab = Vocabulary.from_graphs(dataset_reports(dataset, "graph", skip_missing=True))
+        if len(vocab) <= len(Vocabulary.build([]).itos):
+            raise ValueError(f"{where}: the {cfg.graph_cfg.featurizer!r} featurizer needs a vocabulary from the dataset's "
+                             "report graphs, but the dataset has none (a text-only manifest?): extract "
+                             "graphs first (graphclr extract), or use graph_cfg.featurizer 'hashed'")
+    built = create_model(cfg_dict, vocab=vocab, **kwargs)
+    built.model_name = _name_of(model)
+    return built
+
+
 def load_model(path: str | os.PathLike[str], **kwargs: Any) -> nn.Module:
-    """A model rebuilt from a graphclr checkpoint alone (config, vocabulary, weights)."""
+    """A model rebuilt from a graphclr checkpoint alone (name, config, vocabulary, weights)."""
     return create_model(None, pretrained=path, **kwargs)
 
 
-def create_model_and_transforms(model: str | os.PathLike[str] | Mapping[str, Any] | ModelCfg | None = None,
+def create_model_and_transforms(model: ModelSpec | None = None,
                                 **kwargs: Any) -> tuple[nn.Module, ImageTransform, ImageTransform]:
     """``(model, train_transform, eval_transform)``; see :func:`create_model` for arguments."""
     built = create_model(model, **kwargs)
     pre = built.preprocess_cfg
     return built, image_transform(pre, is_train=True), image_transform(pre, is_train=False)
+
+
+def build_text_model(cfg: Mapping[str, Any], *, reports: Sequence[Any] | None = None,
+                     vocab: Any = None, visual: nn.Module | None = None, **overrides: Any) -> nn.Module:
+    """A text model from a config dict: :func:`create_model` with top-level ``overrides``
+    (``embed_dim=``, ``image_cfg=``; ``None`` values are ignored). Kept for graphclr 0.1 code."""
+    cfg = copy.deepcopy(dict(cfg))
+    if cfg.get("model_type", "text") != "text":
+        raise ValueError(f"build_text_model needs model_type 'text'; got {cfg.get('model_type')!r}")
+    cfg["model_type"] = "text"
+    top = {k: v for k, v in overrides.items() if v is not None}
+    return create_model(cfg, reports=reports, vocab=vocab, visual=visual, overrides=top)

@@ -33,7 +33,7 @@ from graphclr.models.backbones import build_backbone, get_backbone_spec
 from graphclr.nn._config import dataclass_from_dict
 
 __all__ = ["ImageEncoderCfg", "ImageEncoder", "create_image_encoder", "image_transform",
-           "ImageTransform", "to_gray_tensor", "XRV_MEAN", "XRV_STD"]
+           "ImageTransform", "to_gray_tensor", "letterbox", "XRV_MEAN", "XRV_STD"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ class ImageEncoderCfg:
     augment: bool = False             #: random resized crop when training
     crop_scale: list[float] = field(default_factory=lambda: [0.8, 1.0])
     interpolation: str = "bilinear"   #: "bilinear" | "bicubic"
+    antialias: bool = True            #: antialias when downsizing (the IGCL reference: off)
+    clamp: bool = True                #: clip resized pixels to [0, 1] (bicubic overshoots)
+    letterbox: int | None = None      #: first fit the longer side into a black square this big
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
@@ -66,6 +69,8 @@ class ImageEncoderCfg:
             raise ValueError("image_cfg.mean/std need 1 or `channels` values each")
         if self.interpolation not in ("bilinear", "bicubic"):
             raise ValueError("image_cfg.interpolation must be 'bilinear' or 'bicubic'")
+        if self.letterbox is not None and self.letterbox < 1:
+            raise ValueError(f"image_cfg.letterbox must be a positive size or null, got {self.letterbox}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "image_cfg") -> ImageEncoderCfg:
@@ -75,7 +80,8 @@ class ImageEncoderCfg:
         """What the transforms need; stored in checkpoints."""
         return {"image_size": self.image_size, "channels": self.channels, "mean": list(self.mean),
                 "std": list(self.std), "augment": self.augment,
-                "crop_scale": list(self.crop_scale), "interpolation": self.interpolation}
+                "crop_scale": list(self.crop_scale), "interpolation": self.interpolation,
+                "antialias": self.antialias, "clamp": self.clamp, "letterbox": self.letterbox}
 
 
 class ImageEncoder(nn.Module):
@@ -92,7 +98,7 @@ class ImageEncoder(nn.Module):
         stem_channels = 1 if (cfg.grayscale == "adapt_stem" and spec.stem is not None) else spec.in_channels
         self.backbone = build_backbone(cfg.backbone, cfg.image_size, stem_channels, cfg.pretrained)
         self.stem_channels = stem_channels
-        self.output_dim = spec.num_features
+        self.output_dim = int(getattr(self.backbone, "feature_dim", spec.num_features))
         if cfg.pretrained and cfg.mean == [XRV_MEAN] and cfg.std == [XRV_STD]:
             log.info("image tower uses torchxrayvision normalisation")
 
@@ -176,6 +182,9 @@ class ImageTransform:
         self.augment = bool(self.cfg.get("augment", False)) and is_train
         self.crop_scale = tuple(self.cfg.get("crop_scale", [0.8, 1.0]))
         self.interpolation = self.cfg.get("interpolation", "bilinear")
+        self.antialias = bool(self.cfg.get("antialias", True))
+        self.clamp = bool(self.cfg.get("clamp", True))
+        self.letterbox = self.cfg.get("letterbox")
 
     def __repr__(self) -> str:
         return (f"ImageTransform(size={self.size}, channels={self.channels}, "
@@ -186,17 +195,43 @@ class ImageTransform:
         from torchvision.transforms import functional as TF
 
         x = to_gray_tensor(image)
+        if self.letterbox:
+            x = letterbox(x, int(self.letterbox))
         interp = InterpolationMode.BICUBIC if self.interpolation == "bicubic" else InterpolationMode.BILINEAR
         if self.augment:
             i, j, h, w = RandomResizedCrop.get_params(x, list(self.crop_scale), [3 / 4, 4 / 3])
-            x = TF.resized_crop(x, i, j, h, w, [self.size, self.size], interp, antialias=True)
+            x = TF.resized_crop(x, i, j, h, w, [self.size, self.size], interp, antialias=self.antialias)
         else:
-            x = TF.resize(x, self.size, interp, antialias=True)
+            x = TF.resize(x, self.size, interp, antialias=self.antialias)
             x = TF.center_crop(x, [self.size, self.size])
-        x = x.clamp_(0.0, 1.0)
+        if self.clamp:
+            x = x.clamp_(0.0, 1.0)
         if self.channels == 3:
             x = x.expand(3, -1, -1)
         return ((x - self.mean) / self.std).contiguous()
+
+
+def letterbox(x: torch.Tensor, size: int) -> torch.Tensor:
+    """CheXzero's square: scale ``[1, H, W]`` so its longer side is ``size`` (Lanczos, sizes
+    truncated to integers), paste it centred on a black ``size x size`` square.
+
+    (CheXzero did this on 8-bit images; here it runs in float, so results differ from it
+    by less than one grey level.)
+
+    Examples:
+        >>> letterbox(torch.ones(1, 4, 8), 4)[0].tolist()
+        [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
+    """
+    from PIL import Image
+
+    h, w = x.shape[-2:]
+    ratio = size / max(h, w)
+    nw, nh = int(w * ratio), int(h * ratio)
+    img = Image.fromarray(x[0].numpy().astype(np.float32), mode="F").resize((nw, nh), Image.LANCZOS)
+    out = torch.zeros(1, size, size)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    out[0, top:top + nh, left:left + nw] = torch.from_numpy(np.asarray(img, dtype=np.float32).copy())
+    return out.clamp_(0.0, 1.0)
 
 
 def image_transform(preprocess: ImageEncoderCfg | dict[str, Any], is_train: bool) -> ImageTransform:

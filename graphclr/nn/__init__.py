@@ -1,7 +1,7 @@
 """DGL modules of the graph encoder: featurizers, RGCN stack, component pooling and transformer.
 
 * :mod:`graphclr.nn.featurizers` -- token, hashed n-gram and pretrained-text node features;
-* :mod:`graphclr.nn.text_spans` -- entity-span embeddings from a local text encoder (cached);
+* :mod:`graphclr.graphs.text_spans` (data side, re-exported) -- entity-span embeddings;
 * :mod:`graphclr.nn.rgcn` -- ``dgl.nn.RelGraphConv`` stack with an exact fast forward;
 * :mod:`graphclr.nn.dedup` -- exact deduplication of repeated computation trees;
 * :mod:`graphclr.nn.pooling` -- gated attention pooling per weakly connected component;
@@ -24,7 +24,7 @@ from graphclr.nn.featurizers import (
 from graphclr.nn.igcl import NodeTransformerMeanReadout, add_virtual_nodes
 from graphclr.nn.pooling import ComponentAttentionPooling
 from graphclr.nn.rgcn import EdgeList, EdgePlan, FastRelGraphConv, RGCNStack, edge_plan
-from graphclr.nn.text_spans import SpanEmbedder, default_text_model_dir
+from graphclr.graphs.text_spans import SpanEmbedder, default_text_model_dir
 from graphclr.nn.transformer import ComponentTransformer
 
 __all__ = [

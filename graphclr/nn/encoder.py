@@ -1,7 +1,8 @@
 r"""The graph encoder: featurizer -> RGCN stack -> a readout chosen by ``variant``.
 
-For a batch of report graphs (a batched heterograph from
-:func:`graphclr.graphs.batch_graphs`, or its homogeneous view):
+For a batch of report graphs (a :class:`~graphclr.graphs.ReportBatch` from the model's
+report processor; a DGL batch from :func:`graphclr.graphs.batch_graphs`, or its
+homogeneous view, is converted to one):
 
 1. node features :math:`x_v` from a featurizer (:mod:`graphclr.nn.featurizers`);
 2. ``layers`` relational graph convolutions (:class:`~graphclr.nn.rgcn.RGCNStack`) give
@@ -37,7 +38,7 @@ Every graph, including one with no entities, gets a finite ``[width]`` embedding
 Examples:
     >>> import torch
     >>> from graphclr.reports.schema import Entity, Relation, ReportGraph
-    >>> from graphclr.graphs import Vocabulary, batch_graphs
+    >>> from graphclr.graphs import ReportBatch, Vocabulary
     >>> rg = ReportGraph("r1", "small left effusion", [
     ...     Entity("small", "OBS-DP", 0, 0), Entity("left", "ANAT-DP", 1, 1),
     ...     Entity("effusion", "OBS-DP", 2, 2)],
@@ -46,7 +47,7 @@ Examples:
     >>> vocab = Vocabulary.from_graphs([rg])
     >>> cfg = GraphEncoderCfg(feature_dim=16, width=32, pool_hidden=8, ff_dim=64)
     >>> enc = GraphEncoder(cfg, vocab_size=len(vocab)).eval()
-    >>> enc(batch_graphs([rg, empty], vocab)).shape
+    >>> enc(ReportBatch.from_reports([rg, empty], vocab)).shape
     torch.Size([2, 32])
 """
 
@@ -61,11 +62,7 @@ from torch import nn
 from graphclr.constants import NUM_RELATION_IDS
 from graphclr.nn._config import dataclass_from_dict
 from graphclr.nn._segment import segment_mean
-from graphclr.nn.featurizers import (
-    HashedNgramFeaturizer,
-    PretrainedTextFeaturizer,
-    TokenFeaturizer,
-)
+from graphclr.nn.featurizers import REGISTRY
 from graphclr.nn.igcl import NodeTransformerMeanReadout, add_virtual_nodes
 from graphclr.nn.pooling import ComponentAttentionPooling
 from graphclr.nn.rgcn import BagInput, EdgeList, RGCNStack, UniqueRows
@@ -74,7 +71,9 @@ from graphclr.nn.transformer import ComponentTransformer
 if TYPE_CHECKING:  # pragma: no cover
     import dgl
 
-__all__ = ["GraphEncoderCfg", "GraphEncoder", "VARIANTS", "homogeneous_view"]
+    from graphclr.graphs.batch import ReportBatch
+
+__all__ = ["GraphEncoderCfg", "GraphEncoder", "VARIANTS", "homogeneous_view", "as_report_batch"]
 
 VARIANTS = ("components", "igcl", "rgcn-mean")
 GRAPH_READOUTS = ("token", "token+mean", "token+nodemean", "mean")
@@ -128,8 +127,8 @@ class GraphEncoderCfg:
         if self.graph_readout not in GRAPH_READOUTS:
             raise ValueError(f"graph_cfg.graph_readout must be one of {GRAPH_READOUTS}, got "
                              f"{self.graph_readout!r}")
-        if self.featurizer not in ("tokens", "hashed", "text"):
-            raise ValueError("graph_cfg.featurizer must be 'tokens', 'hashed' or 'text', got "
+        if self.featurizer not in REGISTRY:
+            raise ValueError(f"graph_cfg.featurizer must be one of {tuple(REGISTRY)}, got "
                              f"{self.featurizer!r}")
 
     @classmethod
@@ -144,6 +143,19 @@ def homogeneous_view(g: dgl.DGLGraph) -> dgl.DGLGraph:
     from graphclr.graphs import to_homogeneous
 
     return to_homogeneous(g)
+
+
+def as_report_batch(batch: Any) -> ReportBatch:
+    """``batch`` if it is a :class:`~graphclr.graphs.ReportBatch`; a DGL report graph
+    (heterograph or homogeneous view) converted to one; otherwise a ``TypeError``."""
+    from graphclr.graphs.batch import ReportBatch
+
+    if isinstance(batch, ReportBatch):
+        return batch
+    if hasattr(batch, "canonical_etypes"):
+        return ReportBatch.from_dgl(batch)
+    raise TypeError(f"the graph encoder takes a ReportBatch (from the model's report_processor) "
+                    f"or a DGL report graph, got {type(batch).__name__}")
 
 
 class GraphEncoder(nn.Module):
@@ -162,18 +174,7 @@ class GraphEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.fast = fast
-        if cfg.featurizer == "tokens":
-            if vocab_size is None:
-                raise ValueError("the 'tokens' featurizer needs vocab_size (pass a vocabulary)")
-            self.featurizer: nn.Module = TokenFeaturizer(vocab_size, cfg.feature_dim)
-        elif cfg.featurizer == "hashed":
-            self.featurizer = HashedNgramFeaturizer(cfg.hash_buckets, cfg.feature_dim,
-                                                    n_min=cfg.ngram_min, n_max=cfg.ngram_max,
-                                                    max_ngrams=cfg.max_ngrams)
-        else:
-            if text_dim is None:
-                raise ValueError("the 'text' featurizer needs text_dim (the span-embedding width)")
-            self.featurizer = PretrainedTextFeaturizer(text_dim)
+        self.featurizer: nn.Module = REGISTRY[cfg.featurizer].build(cfg, vocab_size, text_dim=text_dim)
         in_dim = self.featurizer.out_dim
         num_rels = NUM_RELATION_IDS + (1 if cfg.variant == "igcl" else 0)
         self.num_rels = num_rels
@@ -198,27 +199,35 @@ class GraphEncoder(nn.Module):
                                     for m in (nn.Linear(cfg.width, cfg.width), nn.ReLU())])
         self.out_dim = cfg.width
 
-    def forward(self, g: dgl.DGLGraph) -> torch.Tensor:
-        """``[B, width]`` embeddings of a batch (heterograph or its homogeneous view).
+    def forward(self, batch: ReportBatch | dgl.DGLGraph) -> torch.Tensor:
+        """``[B, width]`` embeddings of a :class:`~graphclr.graphs.ReportBatch` (a DGL report
+        graph is converted to one).
 
-        The graph may stay on the CPU (DGL's PyPI builds are CPU-only): the node and edge
-        tensors the encoder needs are moved to the device of its parameters.
+        The batch may stay on the CPU: the tensors the encoder needs are moved to the
+        device of its parameters. The stock path (``fast=False``) runs DGL's modules on the
+        batch's homogeneous DGL view, so it needs the model on the CPU (PyPI DGL).
         """
-        hg = homogeneous_view(g)
+        b = as_report_batch(batch)
         self.rgcn.fast = self.fast
         device = next(self.rgcn.parameters()).device
         keys = set(getattr(self.featurizer, "requires", ())) | {"graph_id", "component_id"}
-        nd = {k: hg.ndata[k].to(device, non_blocking=True) for k in keys if k in hg.ndata}
-        src, dst = (t.to(device, non_blocking=True) for t in hg.edges())
-        rel = hg.edata["rel"].to(device, non_blocking=True)
-        n = hg.num_nodes()
-        batch_size = int(hg.batch_size)
+        nd = {k: b.ndata[k].to(device, non_blocking=True) for k in keys if k in b.ndata}
+        n = b.num_nodes
+        batch_size = b.batch_size
+        hg: dgl.DGLGraph | None = None
+        if self.fast:   # the batch's edges, sorted by relation
+            src, dst, rel = (t.to(device, non_blocking=True) for t in (b.src, b.dst, b.rel))
+        else:           # DGL's homogeneous view (edges by report, then edge type)
+            hg = b.to_dgl(homogeneous=True)
+            src, dst = hg.edges()
+            rel = hg.edata["rel"]
         x = self._features(nd, n)
         graph_id = nd["graph_id"]
         if self.cfg.variant == "igcl":
             out = self._igcl(nd, src, dst, x, rel, graph_id, batch_size)
         else:
-            h = self.rgcn(EdgeList(src, dst, n) if self.fast else hg, x, rel, unique=True)
+            h = self.rgcn(EdgeList(src, dst, n) if self.fast else hg, x, rel, unique=True,
+                          presorted=self.fast)
             if self.cfg.variant == "rgcn-mean":
                 out = segment_mean(h.full() if isinstance(h, UniqueRows) else h, graph_id, batch_size)
             else:

@@ -12,19 +12,23 @@ Three pluggable featurizers map node ``v`` (an entity with tokens :math:`t_1..t_
   ones: :math:`x_v = \frac{1}{|G_v|}\sum_{g \in G_v} E[h(g)] + T[\tau_v]`, where
   :math:`G_v` holds ``<word>`` and its character n-grams and :math:`h` is a stable
   (CRC-32) hash into ``num_buckets``. The n-gram ids are computed from the entity text by
-  the model's report processor (:func:`hashed_ngram_ids`) into ``ndata["ngrams"]``.
+  the model's report processor (:func:`~graphclr.graphs.features.hashed_ngram_ids`) into
+  ``ndata["ngrams"]``.
 * :class:`PretrainedTextFeaturizer` -- what the reference implementation did: a frozen
   pretrained text encoder embeds the whole report, the last four hidden layers are
   summed, word pieces are summed into words, the entity vector is the mean of its words,
   and a one-hot of the entity type is appended:
   :math:`x_v = [\frac{1}{|S_v|}\sum_{w \in S_v} \sum_{l=L-3}^{L} H^{(l)}_w \,\|\, \mathrm{onehot}(\tau_v)]`.
   The span vectors are computed (and cached) outside the model by
-  :class:`graphclr.nn.text_spans.SpanEmbedder` into ``ndata["text_emb"]``; the featurizer
+  :class:`graphclr.graphs.text_spans.SpanEmbedder` into ``ndata["text_emb"]``; the featurizer
   only appends the type one-hot, so training never runs the text model.
 
-Each featurizer takes the node data of the homogeneous graph of
-:func:`graphclr.graphs.to_homogeneous` (the graph itself, or a mapping of its ``ndata``
-tensors, e.g. moved to a GPU) and returns ``[N, out_dim]``.
+Each featurizer takes the node data of a :class:`~graphclr.graphs.ReportBatch` (the batch,
+a DGL graph with that ``ndata``, or a mapping of the tensors) and returns ``[N, out_dim]``.
+
+:data:`REGISTRY` pairs each featurizer's name with its data-side encoder
+(:mod:`graphclr.graphs.features`, held by the report processor) and this module's
+``nn`` class; adding a featurizer means one entry here plus its config fields.
 
 Examples:
     >>> import torch, dgl
@@ -40,22 +44,29 @@ Examples:
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from graphclr.constants import NUM_ENTITY_TYPES
+from graphclr.graphs.features import (
+    HashedNgrams,
+    NodeFeatures,
+    TextSpans,
+    TokenIds,
+    hashed_ngram_ids,
+    pad_ragged,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import dgl
 
 __all__ = ["node_data", "TokenFeaturizer", "HashedNgramFeaturizer", "PretrainedTextFeaturizer",
-           "hashed_ngram_ids", "pad_ragged", "FEATURIZERS"]
+           "hashed_ngram_ids", "pad_ragged", "Featurizer", "REGISTRY", "FEATURIZERS"]
 
 
 def node_data(g: Any) -> Mapping[str, torch.Tensor]:
@@ -121,33 +132,6 @@ class TokenFeaturizer(_BagFeaturizer):
         super().__init__(vocab_size, dim, num_types)
 
 
-def hashed_ngram_ids(text: str, num_buckets: int, n_min: int = 3, n_max: int = 5,
-                     max_ngrams: int = 64) -> list[int]:
-    """Hashed ids (``1..num_buckets``; 0 is padding) of an entity's words and their n-grams.
-
-    Each lower-cased word ``w`` contributes ``<w>`` and every character n-gram of ``<w>``
-    with ``n_min <= n <= n_max`` (fastText). CRC-32 keeps ids stable across processes and
-    machines (Python's ``hash`` is salted per process). At most ``max_ngrams`` ids, the
-    whole words first.
-    """
-    words = [f"<{w}>" for w in text.lower().split()] or ["<>"]
-    grams = list(words)
-    for w in words:
-        for n in range(n_min, n_max + 1):
-            grams.extend(w[i: i + n] for i in range(len(w) - n + 1) if w[i: i + n] != w)
-    ids = [zlib.crc32(g.encode("utf-8")) % num_buckets + 1 for g in grams[:max_ngrams]]
-    return ids
-
-
-def pad_ragged(rows: Sequence[Sequence[int]], width: int | None = None) -> np.ndarray:
-    """Right-pad integer rows with 0 into an ``int64`` matrix (at least one column)."""
-    width = max([len(r) for r in rows] + [1]) if width is None else width
-    out = np.zeros((len(rows), width), dtype=np.int64)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = r[:width]
-    return out
-
-
 class HashedNgramFeaturizer(_BagFeaturizer):
     """Mean of hashed character n-gram embeddings plus a learned entity-type embedding.
 
@@ -201,5 +185,38 @@ class PretrainedTextFeaturizer(nn.Module):
         return torch.cat([emb, onehot], 1)
 
 
-FEATURIZERS = {"tokens": TokenFeaturizer, "hashed": HashedNgramFeaturizer,
-               "text": PretrainedTextFeaturizer}
+@dataclass(frozen=True)
+class Featurizer:
+    """A registered featurizer: its data-side encoder class and a builder of its module
+    from ``(graph config, vocab_size, **data_side.module_kwargs())``."""
+
+    data: type[NodeFeatures]
+    module: type[nn.Module]
+    build: Callable[..., nn.Module]
+
+
+def _tokens(cfg: Any, vocab_size: int | None, **_: Any) -> nn.Module:
+    if vocab_size is None:
+        raise ValueError("the 'tokens' featurizer needs vocab_size (pass a vocabulary)")
+    return TokenFeaturizer(vocab_size, cfg.feature_dim)
+
+
+def _hashed(cfg: Any, vocab_size: int | None, **_: Any) -> nn.Module:
+    return HashedNgramFeaturizer(cfg.hash_buckets, cfg.feature_dim, n_min=cfg.ngram_min,
+                                 n_max=cfg.ngram_max, max_ngrams=cfg.max_ngrams)
+
+
+def _text(cfg: Any, vocab_size: int | None, text_dim: int | None = None, **_: Any) -> nn.Module:
+    if text_dim is None:
+        raise ValueError("the 'text' featurizer needs text_dim (the span-embedding width)")
+    return PretrainedTextFeaturizer(text_dim)
+
+
+#: featurizer name (``graph_cfg.featurizer``) -> its data side and module
+REGISTRY: dict[str, Featurizer] = {
+    "tokens": Featurizer(TokenIds, TokenFeaturizer, _tokens),
+    "hashed": Featurizer(HashedNgrams, HashedNgramFeaturizer, _hashed),
+    "text": Featurizer(TextSpans, PretrainedTextFeaturizer, _text),
+}
+#: featurizer name -> its module class
+FEATURIZERS = {name: f.module for name, f in REGISTRY.items()}

@@ -94,3 +94,16 @@ class NodeTransformerMeanReadout(nn.Module):
         for layer in self.layers:
             padded = layer(padded, src_key_padding_mask=mask)
         return segment_mean(padded[node_graph, pos - 1], node_graph, batch_size)
+
+
+# The reference encoder itself, quirks kept (issue 14), lives in its own module.
+from graphclr.nn.igcl_reference import (  # noqa: E402
+    DUMMY_REL,
+    IGCLReferenceEncoder,
+    dracon_key_map,
+    load_dracon_state_dict,
+    reaction_transform,
+)
+
+__all__ += ["DUMMY_REL", "IGCLReferenceEncoder", "dracon_key_map", "load_dracon_state_dict",
+            "reaction_transform"]

@@ -25,7 +25,7 @@ block weights for every edge (an ``[E, d_in/K, d_out/K]`` tensor per batch), and
 message UDF and ``segment_mm`` kernels make several extra passes over ``[E, d]`` tensors.
 :class:`FastRelGraphConv` *is* a ``dgl.nn.RelGraphConv`` (same parameters, same
 ``state_dict``, same maths) with a leaner forward: edges are sorted by relation once per
-batch (:func:`edge_plan`, shared by every layer), source states are gathered once,
+batch (:func:`edge_plan`, shared by every layer; a ``ReportBatch`` already holds them sorted), source states are gathered once,
 each relation's messages are one dense product (``"basis"``/``None``) or one batched
 product over the blocks (``"bdd"``), scaled by :math:`c_{v,r}` and summed into their
 destinations with one ``index_add``. Relation groups are cut with ``split``/``unbind``,
@@ -175,8 +175,12 @@ def edge_norm(dst: torch.Tensor, rel: torch.Tensor, num_nodes: int, norm: str) -
 
 
 def edge_plan(src: torch.Tensor, dst: torch.Tensor, rel: torch.Tensor, num_nodes: int,
-              num_rels: int, norm: str = "mean") -> EdgePlan:
+              num_rels: int, norm: str = "mean", *, presorted: bool = False) -> EdgePlan:
     """Sort edges by relation and compute their normalisers, for :class:`FastRelGraphConv`.
+
+    ``presorted=True``: the edges already come sorted by relation (as a
+    :class:`~graphclr.graphs.ReportBatch` holds them), so they are kept in their order; the
+    plan is the same as sorting them stably.
 
     Examples:
         >>> p = edge_plan(torch.tensor([0, 2, 1]), torch.tensor([1, 1, 0]),
@@ -188,8 +192,11 @@ def edge_plan(src: torch.Tensor, dst: torch.Tensor, rel: torch.Tensor, num_nodes
     if rel.numel() and (int(rel.min()) < 0 or int(rel.max()) >= num_rels):
         raise ValueError(f"relation ids must lie in [0, {num_rels}); got "
                          f"[{int(rel.min())}, {int(rel.max())}]")
-    order = torch.argsort(rel, stable=True)
-    src, dst, rel = src[order], dst[order], rel[order]
+    if not presorted:
+        order = torch.argsort(rel, stable=True)
+        src, dst, rel = src[order], dst[order], rel[order]
+    elif rel.numel() > 1 and bool((rel[1:] < rel[:-1]).any()):
+        raise ValueError("edge_plan(presorted=True): the edges are not sorted by relation")
     seglen = torch.bincount(rel, minlength=num_rels).tolist()
     return EdgePlan(src, dst, edge_norm(dst, rel, num_nodes, norm), seglen, num_nodes)
 
@@ -312,13 +319,16 @@ class RGCNStack(nn.Module):
             for i in range(num_layers))
 
     def forward(self, g: dgl.DGLGraph | EdgeList, feat: torch.Tensor | BagInput,
-                rel: torch.Tensor, *, unique: bool = False) -> torch.Tensor | UniqueRows:
+                rel: torch.Tensor, *, unique: bool = False,
+                presorted: bool = False) -> torch.Tensor | UniqueRows:
         """Node states after the last layer, ``[N, hidden]``.
 
         ``feat`` is ``[N, in_dim]`` or, from the token featurizers, a :class:`BagInput`
         (the fast path then runs the first layer on the embedding tables and computes
         each layer once per distinct computation tree, see :mod:`graphclr.nn.dedup`).
         With ``unique=True`` the result may come back as :class:`UniqueRows`.
+        ``presorted=True``: the edges come sorted by relation (a ``ReportBatch``'s), so the
+        fast path does not sort them again.
 
         ``g`` is a DGL graph or an :class:`EdgeList`; the fast path only needs the edge
         tensors (moved to ``feat``'s device), so the model may live on a GPU while DGL
@@ -334,9 +344,9 @@ class RGCNStack(nn.Module):
         src, dst = src.to(device), dst.to(device)
         if self.fast:
             if isinstance(feat, BagInput) and n and self.dedup_allowed():
-                out = self._forward_dedup(src, dst, rel, n, feat)
+                out = self._forward_dedup(src, dst, rel, n, feat, presorted)
                 return out if unique else out.full()
-            plan = edge_plan(src, dst, rel, n, self.num_rels, self.norm)
+            plan = edge_plan(src, dst, rel, n, self.num_rels, self.norm, presorted=presorted)
             for layer in self.layers:
                 feat = layer(None, feat, None, plan=plan)
             return feat
@@ -355,7 +365,7 @@ class RGCNStack(nn.Module):
         return not (self.training and any(layer.dropout.p > 0 for layer in self.layers))
 
     def _forward_dedup(self, src: torch.Tensor, dst: torch.Tensor, rel: torch.Tensor, n: int,
-                       feat: BagInput) -> UniqueRows:
+                       feat: BagInput, presorted: bool = False) -> UniqueRows:
         from graphclr.nn.dedup import refine_labels, representatives, row_labels
 
         labels, count = row_labels(torch.cat([feat.index, feat.types.unsqueeze(1)], 1))
@@ -367,6 +377,6 @@ class RGCNStack(nn.Module):
             is_rep[reps] = True
             keep = is_rep.index_select(0, dst)
             plan = edge_plan(src[keep], labels.index_select(0, dst[keep]), rel[keep], count,
-                             self.num_rels, self.norm)
+                             self.num_rels, self.norm, presorted=presorted)
             x = UniqueRows(layer(None, x, None, plan=plan, out_rows=reps), labels)
         return x  # type: ignore[return-value]

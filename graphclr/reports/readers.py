@@ -24,17 +24,23 @@ Bad input raises :class:`ReportFormatError` naming the file (and line or record)
 from __future__ import annotations
 
 import csv
-import importlib.util
-import logging
 import os
 import re
-import tarfile
+import sys
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
+
+from graphclr.reports._record import Report, ReportFormatError
+from graphclr.reports._record import fail as _fail
+from graphclr.reports.openi import (
+    OPENI_SECTIONS,
+    openi_archive_path,
+    parse_openi_fast,
+    parse_openi_xml,
+    read_openi,
+)
 
 __all__ = [
     "Report",
@@ -48,159 +54,11 @@ __all__ = [
     "read_text_files",
     "read_reports",
     "OPENI_SECTIONS",
+    "parse_openi_fast",
+    "CSV_FIELD_LIMIT",
 ]
 
-log = logging.getLogger(__name__)
-
-#: the Open-i XML ``AbstractText`` labels, in report order
-OPENI_SECTIONS: tuple[str, ...] = ("COMPARISON", "INDICATION", "FINDINGS", "IMPRESSION")
 _MIMIC_ID = re.compile(r"(?:^|/)(p\d{2}/p(\d+)/s(\d+)\.txt)$")
-
-
-@dataclass(slots=True)
-class Report:
-    """One report.
-
-    Args:
-        id: the report id (``CXR123``, ``p10/p10000032/s50414267.txt``, a CSV id, ...).
-        text: the report text, section headers included.
-        source: where it came from: ``"openi"``, ``"mimic"``, ``"csv"`` or ``"text"``.
-        metadata: reader-specific fields (Open-i: ``sections``, ``images``, ``mesh_major``,
-            ``mesh_automatic``, ``file``; MIMIC: ``subject_id``, ``study_id``, ``file``).
-    """
-
-    id: str
-    text: str
-    source: str = "text"
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-class ReportFormatError(ValueError):
-    """A report file or record that cannot be read; the message names where."""
-
-
-def _fail(message: str, strict: bool, skipped: list[str] | None) -> None:
-    if strict:
-        raise ReportFormatError(message)
-    log.warning("skipped: %s", message)
-    if skipped is not None:
-        skipped.append(message)
-
-
-# --- Open-i ---------------------------------------------------------------------------
-def openi_archive_path() -> Path:
-    """torchxrayvision's copy of ``NLMCXR_reports.tgz``, found without importing it.
-
-    Raises:
-        FileNotFoundError: torchxrayvision is not installed (``pip install
-            torchxrayvision==1.5.7`` or ``graphclr[openi]``), or its wheel lacks the file.
-    """
-    spec = importlib.util.find_spec("torchxrayvision")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the Open-i report archive ships with torchxrayvision, which is not installed: "
-            "pip install 'torchxrayvision==1.5.7' (or graphclr[openi]), or pass the path of "
-            "NLMCXR_reports.tgz / an ecgen-radiology folder")
-    for loc in spec.submodule_search_locations:
-        path = Path(loc) / "data" / "NLMCXR_reports.tgz"
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        f"torchxrayvision is installed ({', '.join(spec.submodule_search_locations)}) but "
-        "has no data/NLMCXR_reports.tgz; install torchxrayvision==1.5.7 from PyPI, or pass "
-        "the archive's path")
-
-
-def parse_openi_xml(data: bytes | str, source: str = "<xml>") -> Report:
-    """One Open-i report from its XML.
-
-    Raises:
-        ReportFormatError: not XML, or no ``<uId id="CXR...">``; names ``source``.
-    """
-    try:
-        root = ElementTree.fromstring(data)
-    except ElementTree.ParseError as err:
-        raise ReportFormatError(f"{source}: not valid XML ({err})") from None
-    uid = root.find("uId")
-    rid = uid.get("id") if uid is not None else None
-    if not rid:
-        raise ReportFormatError(f"{source}: no <uId id=...> element (not an Open-i report?)")
-    sections: dict[str, str] = {}
-    parts: list[str] = []
-    for node in root.iter("AbstractText"):
-        label = (node.get("Label") or "").strip()
-        body = " ".join("".join(node.itertext()).split())
-        if not label:
-            raise ReportFormatError(f"{source}: report {rid}: <AbstractText> without Label")
-        sections[label.lower()] = body
-        if body:
-            parts.append(f"{label.upper()}: {body}")
-    mesh = root.find("MeSH")
-    major = [m.text.strip() for m in mesh.iter("major") if m.text] if mesh is not None else []
-    auto = [m.text.strip() for m in mesh.iter("automatic") if m.text] if mesh is not None else []
-    images = [img.get("id") for img in root.iter("parentImage") if img.get("id")]
-    meta = {"sections": sections, "images": images, "mesh_major": major, "mesh_automatic": auto,
-            "file": source}
-    return Report(id=rid, text="\n\n".join(parts), source="openi", metadata=meta)
-
-
-def _openi_order(name: str) -> tuple[int, str]:
-    stem = Path(name).stem
-    return (int(stem), name) if stem.isdigit() else (1 << 62, name)
-
-
-def read_openi(path: str | os.PathLike[str] | None = None, *, strict: bool = True,
-               skipped: list[str] | None = None) -> Iterator[Report]:
-    """Open-i reports, in report-number order.
-
-    Args:
-        path: ``NLMCXR_reports.tgz``, a folder holding ``ecgen-radiology/*.xml`` (or the
-            ``ecgen-radiology`` folder itself), or one ``.xml`` file; default
-            :func:`openi_archive_path`.
-        strict: raise on a malformed file (default); ``False`` logs it, appends the
-            message to ``skipped`` and goes on.
-
-    Examples:
-        >>> reports = read_openi()                                   # doctest: +SKIP
-        >>> r = next(reports); r.id, r.metadata["images"][:1]        # doctest: +SKIP
-        ('CXR1', ['CXR1_1_IM-0001-3001'])
-    """
-    p = Path(path) if path is not None else openi_archive_path()
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such Open-i archive or folder")
-    if p.is_file() and p.suffix.lower() == ".xml":
-        yield parse_openi_xml(p.read_bytes(), str(p))
-        return
-    if p.is_dir():
-        folder = p / "ecgen-radiology" if (p / "ecgen-radiology").is_dir() else p
-        files = sorted(folder.glob("*.xml"), key=lambda f: _openi_order(f.name))
-        if not files:
-            raise FileNotFoundError(f"{p}: no ecgen-radiology/*.xml files")
-        for f in files:
-            try:
-                yield parse_openi_xml(f.read_bytes(), str(f))
-            except ReportFormatError as err:
-                _fail(str(err), strict, skipped)
-        return
-    try:
-        tar = tarfile.open(p, "r:*")
-    except tarfile.TarError as err:
-        raise ReportFormatError(f"{p}: not a tar archive ({err})") from None
-    with tar:
-        members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".xml")]
-        if not members:
-            raise ReportFormatError(f"{p}: no .xml reports in the archive")
-        members.sort(key=lambda m: _openi_order(m.name))
-        for m in members:
-            fh = tar.extractfile(m)
-            where = f"{p}:{m.name}"
-            if fh is None:
-                _fail(f"{where}: cannot be read", strict, skipped)
-                continue
-            try:
-                yield parse_openi_xml(fh.read(), where)
-            except ReportFormatError as err:
-                _fail(str(err), strict, skipped)
 
 
 # --- MIMIC-CXR -----------------------------------------------------------------------
@@ -229,7 +87,8 @@ def _decode(data: bytes, where: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ReportFormatError(f"{where}: not UTF-8 text (byte {err.start})") from None
+        raise ReportFormatError(f"{where}: not UTF-8 text (byte 0x{data[err.start]:02x} at "
+                                f"offset {err.start})") from None
 
 
 def read_mimic_reports(root: str | os.PathLike[str], *, strict: bool = True,
@@ -253,14 +112,23 @@ def read_mimic_reports(root: str | os.PathLike[str], *, strict: bool = True,
                 raise ReportFormatError(f"{p}: not a MIMIC-CXR report path (pNN/pNNNNNNNN/sNNNNNNNN.txt)")
             yield _mimic_report(rid, _decode(p.read_bytes(), str(p)), str(p))
             return
-        with zipfile.ZipFile(p) as zf:
+        try:
+            zf = zipfile.ZipFile(p)
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            raise ReportFormatError(f"{p}: not a zip archive, or damaged ({err})") from None
+        with zf:
             names = sorted((rid, n) for n in zf.namelist() if (rid := mimic_report_id(n)))
             if not names:
                 raise ReportFormatError(f"{p}: no pNN/pNNNNNNNN/sNNNNNNNN.txt reports in the zip")
             for rid, name in names:
                 where = f"{p}:{name}"
                 try:
-                    yield _mimic_report(rid, _decode(zf.read(name), where), where)
+                    data = zf.read(name)
+                except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+                    _fail(f"{where}: damaged zip member ({err})", strict, skipped)
+                    continue
+                try:
+                    yield _mimic_report(rid, _decode(data, where), where)
                 except ReportFormatError as err:
                     _fail(str(err), strict, skipped)
         return
@@ -275,43 +143,80 @@ def read_mimic_reports(root: str | os.PathLike[str], *, strict: bool = True,
 
 
 # --- CSV and text files -----------------------------------------------------------------
+#: the CSV reader's field size limit (Python's default, 131,072 characters, is shorter
+#: than some reports); a report longer than the extractor's ``max_chars`` is skipped there
+CSV_FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
 def read_report_csv(path: str | os.PathLike[str], id_column: str = "id",
                     text_column: str = "text", *, source: str = "csv", strict: bool = True,
                     skipped: list[str] | None = None) -> Iterator[Report]:
     """Reports from a CSV with an id and a text column; other columns go to ``metadata``.
 
+    Every record is checked: it must have exactly as many fields as the header (a report
+    with unquoted commas has more), no quoted field may run to the end of the file (an
+    unterminated quote), the id must be non-empty and unique, and the text must be UTF-8.
+    Line numbers are the physical line where the record starts.
+
     Raises:
-        ReportFormatError: a missing column (names the columns found), an empty or
-            repeated id (names the line). Empty text is allowed (an empty graph).
+        ReportFormatError: a missing column (names the columns found); with ``strict``
+            (default) any bad record, naming the line. With ``strict=False`` the record is
+            skipped and its message appended to ``skipped``.
     """
     p = Path(path)
-    with p.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        cols = reader.fieldnames or []
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    with p.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
+        reader = csv.reader(fh, strict=True)
+        try:
+            cols = next(reader, [])
+        except csv.Error as err:
+            raise ReportFormatError(f"{p}: line 1: bad header ({err})") from None
+        if any(_BAD_BYTE.search(c) for c in cols):
+            raise ReportFormatError(f"{p}: line 1: the header is not UTF-8 text")
         for col in (id_column, text_column):
             if col not in cols:
                 raise ReportFormatError(f"{p}: no column {col!r} (columns: {', '.join(cols) or 'none'})")
+        i_id, i_text = cols.index(id_column), cols.index(text_column)
+        meta_cols = [(j, c) for j, c in enumerate(cols) if c and j not in (i_id, i_text)]
         seen: dict[str, int] = {}
-        try:
-            for row in reader:
-                line = reader.line_num
-                rid = (row.get(id_column) or "").strip()
-                text = row.get(text_column)
-                if not rid:
-                    _fail(f"{p}: line {line}: empty {id_column!r}", strict, skipped)
-                    continue
-                if rid in seen:
-                    _fail(f"{p}: line {line}: id {rid!r} repeats line {seen[rid]}", strict, skipped)
-                    continue
-                if text is None:
-                    _fail(f"{p}: line {line}: report {rid!r} has no {text_column!r} field",
-                          strict, skipped)
-                    continue
-                seen[rid] = line
-                meta = {k: v for k, v in row.items() if k not in (id_column, text_column) and k}
-                yield Report(id=rid, text=text, source=source, metadata=meta)
-        except csv.Error as err:
-            raise ReportFormatError(f"{p}: line {reader.line_num}: {err}") from None
+        line = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                why = ("unterminated quote: the quoted field runs to the end of the file"
+                       if "end of data" in str(err) else f"malformed record ({err})")
+                _fail(f"{p}: line {line}: {why}", strict, skipped)
+                line = reader.line_num + 1
+                continue
+            start, line = line, reader.line_num + 1
+            where = f"{p}: line {start}"
+            if not row:
+                continue
+            if len(row) != len(cols):
+                more = " (a text with unquoted commas?)" if len(row) > len(cols) else ""
+                _fail(f"{where}: {len(row)} fields, the header has {len(cols)}{more}",
+                      strict, skipped)
+                continue
+            rid, text = row[i_id].strip(), row[i_text]
+            if not rid:
+                _fail(f"{where}: empty {id_column!r}", strict, skipped)
+                continue
+            if rid in seen:
+                _fail(f"{where}: id {rid!r} repeats line {seen[rid]}", strict, skipped)
+                continue
+            bad = next((f for f in row if _BAD_BYTE.search(f)), None)
+            if bad is not None:
+                byte = ord(_BAD_BYTE.search(bad).group()) - 0xDC00
+                _fail(f"{where}: report {rid!r} is not UTF-8 text (byte 0x{byte:02x})",
+                      strict, skipped)
+                continue
+            seen[rid] = start
+            yield Report(id=rid, text=text, source=source,
+                         metadata={c: row[j] for j, c in meta_cols})
 
 
 def read_text_files(paths: Iterable[str | os.PathLike[str]], *, strict: bool = True,

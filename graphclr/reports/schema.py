@@ -12,9 +12,23 @@ Readers accept every released layout:
 * RadGraph 1.0 ``test.json``: ``{id: {text, labeler_1: {entities, ...}, labeler_2: {...}, ...}}``;
 * ``MIMIC-CXR_graphs.json`` / ``CheXpert_graphs.json`` (the inference sets, same record layout
   as train, keys such as ``p18/p18004941/s58821758.txt``);
-* RadGraph-XL / ``radgraph`` package output (labels such as ``"Observation::definitely absent"``).
+* RadGraph-XL / ``radgraph`` package output (labels such as ``"Observation::definitely absent"``,
+  ``"Anatomy::measurement::definitely present"``, ``"Anatomy::uncertain"``).
 
-Every relation of an entity is kept (the reference implementation kept only the first).
+Every relation of an entity is kept (the reference implementation kept only the first),
+relations between node types the schema does not pair (``anatomy -located_at-> anatomy``)
+included: :meth:`ReportGraph.off_schema_relations` lists them for the graph builders.
+
+Labels. :attr:`Entity.label` is always the RadGraph v1 label (``ANAT-DP``, ``OBS-DP``,
+``OBS-U``, ``OBS-DA``), so that graphs from every source compare; a RadGraph-XL label is
+kept verbatim in :attr:`Entity.source_label` (``kind``/``certainty`` read it, so XL's
+uncertain or absent anatomy keeps its certainty) and written back as read.
+
+Strictness. Besides malformed fields, a record whose entity ``tokens`` differ from its
+span of the text, a relation from an entity to itself, or a repeated relation is an
+error with ``strict=True``; with ``strict=False`` it is kept as read and counted in
+``warnings``. The JSON readers (:mod:`graphclr.reports.radgraph_io`) also reject a
+repeated report key.
 
 Examples:
     >>> g = ReportGraph.from_radgraph_record("r1", {
@@ -32,19 +46,20 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from graphclr.utils import atomic_write
 from graphclr.constants import (
     ANATOMY,
     LABEL_TO_KIND_CERTAINTY,
+    LOCATED_AT,
+    MODIFY,
     OBSERVATION,
     RELATIONS,
+    SUGGESTIVE_OF,
+    v1_label,
 )
 
 __all__ = [
@@ -54,7 +69,10 @@ __all__ = [
     "RadGraphFormatError",
     "RadGraphCollection",
     "LABELERS",
+    "SCHEMA_PAIRS",
+    "normalise_label",
     "read_radgraph",
+    "iter_radgraph",
     "parse_radgraph",
     "to_radgraph_dict",
     "write_radgraph",
@@ -62,6 +80,27 @@ __all__ = [
 
 LABELERS: tuple[str, str] = ("labeler_1", "labeler_2")
 _ENTITY_KEYS = ("tokens", "label", "start_ix", "end_ix", "relations")
+#: ``(head kind, relation, tail kind)`` triples the RadGraph schema defines; RadGraph's
+#: human annotations hold about 1% others, which graphclr keeps (see ``off_schema_relations``)
+SCHEMA_PAIRS: frozenset[tuple[str, str, str]] = frozenset({
+    (OBSERVATION, LOCATED_AT, ANATOMY), (ANATOMY, MODIFY, ANATOMY),
+    (OBSERVATION, MODIFY, OBSERVATION), (OBSERVATION, SUGGESTIVE_OF, OBSERVATION)})
+
+
+def normalise_label(label: str) -> tuple[str, str | None]:
+    """``(v1 label, label as read or None)`` for any accepted entity label.
+
+    Examples:
+        >>> normalise_label("OBS-DA")
+        ('OBS-DA', None)
+        >>> normalise_label("Anatomy::measurement::definitely present")
+        ('ANAT-DP', 'Anatomy::measurement::definitely present')
+
+    Raises:
+        KeyError: not a RadGraph v1 or RadGraph-XL label.
+    """
+    v1 = v1_label(*LABEL_TO_KIND_CERTAINTY[label])
+    return v1, (None if v1 == label else label)
 
 
 class RadGraphFormatError(ValueError):
@@ -99,12 +138,14 @@ class Entity:
 
     Args:
         tokens: the entity's text, tokens joined by single spaces (RadGraph's ``tokens``).
-        label: a RadGraph v1 label (``ANAT-DP``, ``OBS-DP``, ``OBS-U``, ``OBS-DA``) or a
-            RadGraph-XL label (``"Observation::uncertain"``, ...), kept verbatim.
+        label: the RadGraph v1 label (``ANAT-DP``, ``OBS-DP``, ``OBS-U``, ``OBS-DA``);
+            readers normalise RadGraph-XL labels to it (see :func:`normalise_label`).
         start_ix: first token index into ``text.split()``.
         end_ix: last token index, inclusive.
         id: the RadGraph entity key (``"1"``, ``"2"``, ...); ``None`` lets writers number it.
         extra: any further keys the record carried, kept for a lossless round trip.
+        source_label: the label as read when it is not the v1 label (RadGraph-XL's
+            ``"Anatomy::measurement::definitely present"``, ...); writers write it back.
     """
 
     tokens: str
@@ -113,21 +154,23 @@ class Entity:
     end_ix: int
     id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    source_label: str | None = None
 
     def __reduce__(self):
         # plain constructor arguments: several times faster than the generic slots
         # pickling, which matters when data-loader workers send graphs
-        return (Entity, (self.tokens, self.label, self.start_ix, self.end_ix, self.id, self.extra))
+        return (Entity, (self.tokens, self.label, self.start_ix, self.end_ix, self.id, self.extra,
+                         self.source_label))
 
     @property
     def kind(self) -> str:
         """``"anatomy"`` or ``"observation"``."""
-        return LABEL_TO_KIND_CERTAINTY[self.label][0]
+        return LABEL_TO_KIND_CERTAINTY[self.source_label or self.label][0]
 
     @property
     def certainty(self) -> str:
-        """``"present"``, ``"absent"`` or ``"uncertain"``."""
-        return LABEL_TO_KIND_CERTAINTY[self.label][1]
+        """``"present"``, ``"absent"`` or ``"uncertain"`` (RadGraph-XL's, when read from XL)."""
+        return LABEL_TO_KIND_CERTAINTY[self.source_label or self.label][1]
 
     @property
     def is_anatomy(self) -> bool:
@@ -193,7 +236,8 @@ class ReportGraph:
             raise RadGraphFormatError("must be a string", report_id=self.id, field="text")
         for i, ent in enumerate(self.entities):
             name = f"entities[{ent.id!r}]" if ent.id is not None else f"entities[{i}]"
-            _check_entity(self.id, name, ent.label, ent.start_ix, ent.end_ix, n_tokens)
+            _check_entity(self.id, name, ent.source_label or ent.label, ent.start_ix, ent.end_ix,
+                          n_tokens)
         for j, rel in enumerate(self.relations):
             fld = f"relations[{j}]"
             if rel.type not in RELATIONS:
@@ -205,15 +249,60 @@ class ReportGraph:
                     raise RadGraphFormatError(
                         f"entity index {end!r} out of range (report has {len(self.entities)} entities)",
                         report_id=self.id, field=fld)
+        for problem in self.problems():
+            raise problem
+
+    def problems(self, prefix: str = "") -> list[RadGraphFormatError]:
+        """What a strict reader rejects in a well-formed graph: entity ``tokens`` that are
+        not their span of the text, relations from an entity to itself, repeated relations.
+        ``prefix`` goes before each field name (``"labeler_1."``)."""
+        words = self.text.split()
+        out: list[RadGraphFormatError] = []
+        names = [f"{prefix}entities[{e.id!r}]" if e.id is not None else f"{prefix}entities[{i}]"
+                 for i, e in enumerate(self.entities)]
+        for name, ent in zip(names, self.entities):
+            span = words[ent.start_ix:ent.end_ix + 1]
+            if ent.tokens.split() != span:
+                out.append(RadGraphFormatError(
+                    f"tokens {ent.tokens!r} are not the text's tokens {' '.join(span)!r} at "
+                    f"[{ent.start_ix}, {ent.end_ix}]", report_id=self.id, field=f"{name}.tokens"))
+        seen: dict[Relation, int] = {}
+        per_head: dict[int, int] = {}
+        for rel in self.relations:
+            j = per_head[rel.head] = per_head.get(rel.head, -1) + 1
+            fld = f"{names[rel.head]}.relations[{j}]"
+            tail = self.entities[rel.tail].id or str(rel.tail)
+            if rel.head == rel.tail:
+                out.append(RadGraphFormatError(f"{rel.type} relation from the entity to itself",
+                                               report_id=self.id, field=fld))
+            elif rel in seen:
+                out.append(RadGraphFormatError(
+                    f"repeats relations[{seen[rel]}] ([{rel.type!r}, {tail!r}])",
+                    report_id=self.id, field=fld))
+            seen.setdefault(rel, j)
+        return out
+
+    def off_schema_relations(self) -> list[Relation]:
+        """Relations whose ``(head kind, type, tail kind)`` is not in :data:`SCHEMA_PAIRS`
+        (kept as read; graph builders give them edge types of their own)."""
+        ents = self.entities
+        return [r for r in self.relations
+                if (ents[r.head].kind, r.type, ents[r.tail].kind) not in SCHEMA_PAIRS]
 
     # --- RadGraph records ------------------------------------------------------------
     @classmethod
     def from_radgraph_record(cls, report_id: str, record: Mapping[str, Any], *,
-                             labeler: str | None = None) -> ReportGraph:
+                             labeler: str | None = None, strict: bool = True,
+                             warnings: list[RadGraphFormatError] | None = None) -> ReportGraph:
         """Parse one RadGraph record (the value stored under ``report_id``).
 
         For test-set records (``labeler_1``/``labeler_2``) pass ``labeler``; if it is
-        ``None`` the first labeler is used, as the reference implementation did.
+        ``None`` the first labeler is used, as the reference implementation did. Records
+        that do not nest labelers ignore ``labeler``, so one setting reads a mix of
+        ``train.json`` and ``test.json``.
+
+        ``strict`` (default) raises on the :meth:`problems` of the parsed graph; with
+        ``strict=False`` they are appended to ``warnings`` and the graph is kept as read.
         """
         if not isinstance(record, Mapping):
             raise RadGraphFormatError(f"record must be an object, got {type(record).__name__}",
@@ -238,9 +327,6 @@ class ReportGraph:
             annotator_metadata = {k: v for k, v in holder.items() if k != "entities"}
             prefix = f"{annotator}."
         else:
-            if labeler is not None:
-                raise RadGraphFormatError(f"record has no {labeler!r} annotation",
-                                          report_id=report_id, field=labeler)
             holder = record
         if "entities" not in holder:
             raise RadGraphFormatError("missing key", report_id=report_id, field=prefix + "entities")
@@ -249,8 +335,15 @@ class ReportGraph:
             raise RadGraphFormatError("must be an object keyed by entity id",
                                       report_id=report_id, field=prefix + "entities")
         entities, relations = _parse_entities(report_id, text, raw_entities, prefix)
-        return cls(id=str(report_id), text=text, entities=entities, relations=relations,
-                   metadata=metadata, annotator=annotator, annotator_metadata=annotator_metadata)
+        graph = cls(id=str(report_id), text=text, entities=entities, relations=relations,
+                    metadata=metadata, annotator=annotator, annotator_metadata=annotator_metadata)
+        problems = graph.problems(prefix)
+        if problems:
+            if strict:
+                raise problems[0]
+            if warnings is not None:
+                warnings.extend(problems)
+        return graph
 
     def entities_to_radgraph(self) -> dict[str, Any]:
         """The ``entities`` object of a RadGraph record, every relation included."""
@@ -262,7 +355,7 @@ class ReportGraph:
             by_head[rel.head].append([rel.type, ids[rel.tail]])
         out: dict[str, Any] = {}
         for i, ent in enumerate(self.entities):
-            item: dict[str, Any] = {"tokens": ent.tokens, "label": ent.label,
+            item: dict[str, Any] = {"tokens": ent.tokens, "label": ent.source_label or ent.label,
                                     "start_ix": ent.start_ix, "end_ix": ent.end_ix,
                                     "relations": by_head[i]}
             item.update(ent.extra)
@@ -326,129 +419,19 @@ def _parse_entities(report_id: str, text: str, raw: Mapping[str, Any],
                                           report_id=report_id, field=fld)
             relations.append(Relation(rtype, i, index[str(target)]))
         extra = {k: v for k, v in item.items() if k not in _ENTITY_KEYS}
-        entities.append(Entity(tokens=item["tokens"], label=item["label"],
+        label, source_label = normalise_label(item["label"])
+        entities.append(Entity(tokens=item["tokens"], label=label,
                                start_ix=item["start_ix"], end_ix=item["end_ix"],
-                               id=str(key), extra=extra))
+                               id=str(key), extra=extra, source_label=source_label))
     return entities, relations
 
 
-class RadGraphCollection(Sequence[ReportGraph]):
-    """The graphs read from one RadGraph file, plus what was skipped.
-
-    Attributes:
-        graphs: the parsed graphs, in file order (two per record for the test set when
-            both labelers are read).
-        skipped: the errors of records dropped under ``strict=False``.
-        source: where the graphs came from.
-    """
-
-    def __init__(self, graphs: list[ReportGraph], skipped: list[RadGraphFormatError] | None = None,
-                 source: str | None = None) -> None:
-        self.graphs = graphs
-        self.skipped = skipped or []
-        self.source = source
-
-    def __len__(self) -> int:
-        return len(self.graphs)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        return self.graphs[i]
-
-    def __iter__(self) -> Iterator[ReportGraph]:
-        return iter(self.graphs)
-
-    @property
-    def num_skipped(self) -> int:
-        return len(self.skipped)
-
-    def __repr__(self) -> str:
-        return (f"RadGraphCollection({len(self.graphs)} graphs, {self.num_skipped} skipped, "
-                f"source={self.source!r})")
-
-
-def parse_radgraph(data: Mapping[str, Any], *, strict: bool = True,
-                   labeler: str | None = None, source: str | None = None) -> RadGraphCollection:
-    """Parse a loaded RadGraph JSON object (``{report_id: record}``).
-
-    Args:
-        data: the JSON object.
-        strict: raise on the first malformed record (default); with ``False`` skip it and
-            record the error in :attr:`RadGraphCollection.skipped`.
-        labeler: for the test set, ``"labeler_1"``, ``"labeler_2"`` or ``"all"`` (both, one
-            graph each, sharing the report id). ``None`` reads ``labeler_1``.
-        source: a name for error messages (usually the file path).
-    """
-    if not isinstance(data, Mapping):
-        raise RadGraphFormatError(
-            f"top level must be an object keyed by report id, got {type(data).__name__}",
-            source=source)
-    graphs: list[ReportGraph] = []
-    skipped: list[RadGraphFormatError] = []
-    for report_id, record in data.items():
-        try:
-            if labeler == "all" and isinstance(record, Mapping) and any(k in record for k in LABELERS):
-                for lab in LABELERS:
-                    if lab in record:
-                        graphs.append(ReportGraph.from_radgraph_record(report_id, record, labeler=lab))
-            else:
-                lab = None if labeler == "all" else labeler
-                graphs.append(ReportGraph.from_radgraph_record(report_id, record, labeler=lab))
-        except RadGraphFormatError as err:
-            err = err.with_source(source) if source else err
-            if strict:
-                raise err from None
-            skipped.append(err)
-    return RadGraphCollection(graphs, skipped, source)
-
-
-def read_radgraph(path: str | os.PathLike[str], *, strict: bool = True,
-                  labeler: str | None = None) -> RadGraphCollection:
-    """Read a RadGraph JSON file in any released layout. See :func:`parse_radgraph`."""
-    path = Path(path)
-    try:
-        with path.open("r", encoding="utf-8") as fh:
-            data = json.load(fh)
-    except json.JSONDecodeError as err:
-        raise RadGraphFormatError(f"not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}",
-                                  source=str(path)) from None
-    return parse_radgraph(data, strict=strict, labeler=labeler, source=str(path))
-
-
-def to_radgraph_dict(graphs: Iterable[ReportGraph]) -> dict[str, Any]:
-    """Graphs as a RadGraph JSON object.
-
-    Graphs that carry an ``annotator`` are nested under it (the test-set layout); graphs
-    sharing an id and annotated by different labelers end up in one record.
-    """
-    out: dict[str, Any] = {}
-    for g in graphs:
-        if g.annotator is None:
-            if g.id in out:
-                raise RadGraphFormatError("duplicate report id", report_id=g.id)
-            out[g.id] = g.to_radgraph_record()
-            continue
-        record = out.setdefault(g.id, {"text": g.text})
-        if "entities" in record:
-            raise RadGraphFormatError("report id used both with and without a labeler",
-                                      report_id=g.id)
-        if g.annotator in record:
-            raise RadGraphFormatError(f"duplicate {g.annotator} annotation", report_id=g.id)
-        record[g.annotator] = {"entities": g.entities_to_radgraph(), **g.annotator_metadata}
-        for k, v in g.metadata.items():
-            record.setdefault(k, v)
-    # metadata goes after the labelers, as in the released test.json
-    for rid, record in out.items():
-        if any(k in record for k in LABELERS):
-            labs = {k: record.pop(k) for k in LABELERS if k in record}
-            meta = {k: record.pop(k) for k in list(record) if k != "text"}
-            record.update(labs)
-            record.update(meta)
-    return out
-
-
-def write_radgraph(path: str | os.PathLike[str], graphs: Iterable[ReportGraph], *,
-                   indent: int | None = None) -> None:
-    """Write graphs as RadGraph JSON, atomically (a temporary file renamed into place)."""
-    data = to_radgraph_dict(graphs)
-    with atomic_write(path) as fh:
-        json.dump(data, fh, indent=indent, ensure_ascii=False)
+# the JSON file readers and writers live in radgraph_io; imported here for the public API
+from graphclr.reports.radgraph_io import (  # noqa: E402
+    RadGraphCollection,
+    iter_radgraph,
+    parse_radgraph,
+    read_radgraph,
+    to_radgraph_dict,
+    write_radgraph,
+)

@@ -10,9 +10,12 @@ A spec's ``dataset`` section takes one of three forms:
     ``split`` column (``train``/``val``/``test``): pretraining and probe training use the
     train split, epoch selection the val split, and scores come from the test split;
 ``{"kind": "datasets", "pretrain": {...}, "probe_train": {...}, "probe_val": {...}, "test": {...}}``
-    separate datasets, each ``{"type": "mimic"|"chexpert"|"manifest"|"openi"|"synthetic", ...}``
-    whose other keys are passed to that dataset class (the real protocol: pretrain on
-    MIMIC-CXR-JPG + RadGraph, evaluate on CheXpert).
+    separate datasets, each a dataset spec opened by :func:`graphclr.data.open_dataset`
+    (``{"type": "mimic"|"chexpert"|"manifest"|"openi"|"image_folder"|"synthetic", ...}``; the
+    real protocol: pretrain on MIMIC-CXR-JPG + RadGraph, evaluate on CheXpert).
+
+``graphclr eval`` reads the same sections with ``pretraining=False`` (no pretraining set
+needed; ``pretrain`` may be left out of the ``datasets`` form).
 """
 
 from __future__ import annotations
@@ -23,15 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BenchmarkData", "prepare_data", "DATASET_TYPES", "MaterializedDataset",
-           "materialize"]
+from graphclr.data.specs import DATASET_TYPES, open_dataset, open_synthetic
+
+__all__ = ["BenchmarkData", "prepare_data", "DATASET_TYPES"]
 
 log = logging.getLogger(__name__)
 
-#: ``type`` names of the ``datasets`` form -> graphclr.data class names
-DATASET_TYPES: dict[str, str] = {"mimic": "MIMICCXRDataset", "chexpert": "CheXpertDataset",
-                                 "manifest": "ManifestDataset", "openi": "OpenIDataset",
-                                 "synthetic": "synthetic"}
 _SPLIT_NAMES = {"train": ("train",), "val": ("val", "valid", "validate", "validation"), "test": ("test",)}
 
 
@@ -61,7 +61,7 @@ def _check_labels(datasets: Mapping[str, Any], labels: Sequence[str]) -> None:
         missing = [lab for lab in labels if lab not in ds.pathologies]
         if missing:
             raise ValueError(f"dataset {name!r} has no label column(s) {missing}; it has {list(ds.pathologies)}. "
-                             "Set the spec's 'labels' to labels your data has.")
+                             "Set the spec's 'labels' (graphclr eval: --labels) to labels your data has.")
 
 
 def _split(table_split: Any, which: str) -> Any:
@@ -113,30 +113,16 @@ def _built_synthetic(root: Path, section: Mapping[str, Any]) -> dict[str, Any] |
     return meta
 
 
-def _build_one(section: Mapping[str, Any], where: str) -> Any:
-    import graphclr.data as gdata
-
-    kw = dict(section)
-    kind = kw.pop("type", None)
-    if kind not in DATASET_TYPES:
-        raise ValueError(f"dataset.{where}.type must be one of {', '.join(DATASET_TYPES)}; got {kind!r}")
-    if kind == "synthetic":
-        from graphclr.synth import load_synthetic
-
-        return load_synthetic(kw.pop("root"), **kw)
-    cls = getattr(gdata, DATASET_TYPES[kind])
-    if kind == "manifest":
-        return cls(kw.pop("manifest"), **kw)
-    return cls(kw.pop("root"), **kw)
-
-
 def prepare_data(section: Mapping[str, Any], out_dir: str | Path, labels: Sequence[str], *,
-                 progress: bool = True) -> BenchmarkData:
-    """Build (synthetic) or open the datasets of a spec's ``dataset`` section."""
+                 progress: bool = True, pretraining: bool = True) -> BenchmarkData:
+    """Build (synthetic) or open the datasets of a spec's ``dataset`` section.
+
+    ``pretraining=False``: only the evaluation splits are needed (``graphclr eval``).
+    """
     kind = section.get("kind")
     out_dir = Path(out_dir)
     if kind == "synthetic":
-        from graphclr.synth import build_synthetic_benchmark, load_synthetic
+        from graphclr.synth import build_synthetic_benchmark
 
         root = Path(section.get("root") or out_dir / "data")
         meta = _built_synthetic(root, section)
@@ -144,7 +130,7 @@ def prepare_data(section: Mapping[str, Any], out_dir: str | Path, labels: Sequen
             meta = build_synthetic_benchmark(root, n=section.get("n"), size=int(section.get("size", 64)),
                                              seed=int(section.get("seed", 0)),
                                              workers=int(section.get("workers", 1)), progress=progress)
-        train, val, test = (load_synthetic(root, split=s) for s in ("train", "val", "test"))
+        train, val, test = (open_synthetic(root, split=s) for s in ("train", "val", "test"))
         desc = (f"synthetic images ({meta['size']} px) rendered by graphclr.synth from the graphs of "
                 f"{meta['num_reports']} real Open-i reports; {meta['num_items']} images")
         data = BenchmarkData(train, train, val, test, True, desc,
@@ -159,80 +145,23 @@ def prepare_data(section: Mapping[str, Any], out_dir: str | Path, labels: Sequen
     elif kind == "datasets":
         parts = {}
         for name in ("pretrain", "probe_train", "probe_val", "test"):
-            if name not in section:
-                if name == "probe_val":
+            if name not in section or (name == "pretrain" and not pretraining):
+                if name == "probe_val" or not pretraining:
                     parts[name] = None
                     continue
                 raise ValueError(f"dataset.{name} is missing (kind 'datasets' needs pretrain, probe_train, test)")
-            parts[name] = _build_one(section[name], name)
+            parts[name] = open_dataset(section[name], where=f"dataset.{name}")
         desc = section.get("description") or ", ".join(
             f"{n}: {section[n].get('type')}" for n in ("pretrain", "probe_train", "probe_val", "test") if n in section)
         data = BenchmarkData(parts["pretrain"], parts["probe_train"], parts["probe_val"], parts["test"],
                              bool(section.get("synthetic", False)), desc)
     else:
         raise ValueError(f"dataset.kind must be 'synthetic', 'manifest' or 'datasets'; got {kind!r}")
-    if not getattr(data.pretrain, "paired", True):
+    if pretraining and not getattr(data.pretrain, "paired", True):
         raise ValueError("the pretraining dataset has no reports (graphs/text): pretraining needs pairs")
     _check_labels(data.eval_sets(), labels)
-    data.info.update({"n_pretrain": len(data.pretrain), "n_train": len(data.probe_train),
+    data.info.update({"n_pretrain": len(data.pretrain) if data.pretrain is not None else 0,
+                      "n_train": len(data.probe_train),
                       "n_val": len(data.probe_val) if data.probe_val is not None else 0,
                       "n_test": len(data.test)})
     return data
-
-
-class MaterializedDataset:
-    """A dataset held in memory with its images already transformed.
-
-    The built-in benchmark trains three encoders on the same few thousand small images;
-    decoding each PNG and re-reading its graph for every step of every encoder cost more
-    than the training step itself on two CPU cores. With a deterministic transform (no
-    augmentation) the transformed images are the same every epoch, so they are computed
-    once and shared by every encoder and by feature extraction. Items, ``.csv``,
-    ``.labels`` and ``.pathologies`` follow the dataset contract.
-    """
-
-    def __init__(self, dataset: Any, transform: Any, *, progress: bool = True, desc: str = "loading") -> None:
-        import torch
-        from tqdm.auto import tqdm
-
-        self.csv = dataset.csv.reset_index(drop=True)
-        self.labels = dataset.labels
-        self.pathologies = list(dataset.pathologies)
-        self.paired = bool(getattr(dataset, "paired", False))
-        self.transform = transform
-        old = dataset.transform
-        dataset.transform = transform
-        images, meta = [], []
-        try:
-            for i in tqdm(range(len(dataset)), desc=desc, disable=not progress, leave=False):
-                item = dataset[i]
-                images.append(item.pop("image"))
-                meta.append(item)
-        finally:
-            dataset.transform = old
-        self.images = torch.stack(images) if images else torch.zeros(0)
-        self.items = meta
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, idx: int) -> dict[str, Any]:
-        item = dict(self.items[idx])
-        item["image"] = self.images[idx]
-        return item
-
-
-def materialize(dataset: Any, preprocess_cfg: Mapping[str, Any], *, max_bytes: int,
-                progress: bool = True, desc: str = "loading") -> Any:
-    """:class:`MaterializedDataset` when the transform is deterministic and the images fit
-    in ``max_bytes``; otherwise ``dataset`` itself (with the eval transform)."""
-    from graphclr.models.image import image_transform
-
-    size = int(preprocess_cfg["image_size"])
-    channels = int(preprocess_cfg.get("channels", 1))
-    need = len(dataset) * channels * size * size * 4
-    if preprocess_cfg.get("augment") or need > max_bytes:
-        dataset.transform = image_transform(dict(preprocess_cfg), is_train=False)
-        return dataset
-    return MaterializedDataset(dataset, image_transform(dict(preprocess_cfg), is_train=False),
-                               progress=progress, desc=desc)

@@ -38,14 +38,13 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["SPEC_FORMAT", "BenchmarkSpec", "load_spec", "default_spec_path", "apply_overrides",
-           "parse_set", "resolve_env", "spec_fingerprint", "deep_merge"]
+           "parse_set", "resolve_env", "spec_fingerprint", "deep_merge", "read_json_object",
+           "resolve_dataset_paths"]
 
 SPEC_FORMAT = "graphclr-benchmark/1"
 _SPEC_DIR = Path(__file__).parent / "specs"
 _TOP_LEVEL = {"format", "name", "description", "synthetic", "dataset", "labels", "model", "budget",
               "seed", "encoders", "evaluations", "quick", "device", "in_memory_mb", "threads"}
-_EVALUATIONS = {"linear_probe", "few_shot", "zero_shot", "laterality", "retrieval", "n_bootstrap",
-                "readers", "probe"}
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,21 +153,22 @@ def _validate(spec: Mapping[str, Any], where: str) -> None:
         names.append(enc["name"])
     if len(set(names)) != len(names):
         raise ValueError(f"{where}: encoder names must be unique; got {names}")
-    unknown = sorted(set(spec.get("evaluations", {})) - _EVALUATIONS)
-    if unknown:
-        raise ValueError(f"{where}: evaluations: unknown field(s) {unknown}; known: {sorted(_EVALUATIONS)}")
+    from graphclr.eval.config import EvalConfig   # strict: a typo in an evaluation is named here
+
+    EvalConfig.from_dict(spec.get("evaluations", {}), labels=spec.get("labels") or None,
+                         where=f"{where}: evaluations")
 
 
 #: dataset-section keys that hold paths (besides ``*_root``, ``*_path``, ``*_csv``, ``*_dir``, ``*_json``)
 _PATH_KEYS = ("root", "manifest", "graphs", "reports", "backgrounds", "cache")
 
 
-def _resolve_paths(dataset: dict[str, Any], base: Path) -> dict[str, Any]:
+def resolve_dataset_paths(dataset: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative paths in the dataset section are relative to the spec file."""
     out = {}
     for k, v in dataset.items():
         if isinstance(v, dict):
-            out[k] = _resolve_paths(v, base)
+            out[k] = resolve_dataset_paths(v, base)
         elif isinstance(v, str) and (k in _PATH_KEYS or k.endswith(("_root", "_path", "_csv", "_dir", "_json"))):
             p = Path(v).expanduser()
             out[k] = str(p if p.is_absolute() else (base / p).resolve())
@@ -177,12 +177,24 @@ def _resolve_paths(dataset: dict[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
+def read_json_object(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """A JSON file that must hold an object; errors name the file and ``what`` it should be."""
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{p}: not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{p}: {what} must be a JSON object")
+    return dict(raw)
+
+
 def load_spec(path: str | os.PathLike[str] | None = None, *, quick: bool = False,
               overrides: Mapping[str, Any] | None = None) -> BenchmarkSpec:
     """Read, merge (``--quick``, ``--set``), resolve and validate a spec.
 
     Args:
-        path: a spec file, a shipped spec name (``default``, ``igcl_chexpert``), or ``None``
+        path: a spec file, a shipped spec name (``default``, ``graphclr_chexpert``), or ``None``
             for the built-in default.
         quick: deep-merge the spec's ``quick`` section.
         overrides: a nested dict deep-merged last (from ``--set``).
@@ -198,13 +210,7 @@ def load_spec(path: str | os.PathLike[str] | None = None, *, quick: bool = False
             else:
                 raise FileNotFoundError(f"no benchmark spec {str(path)!r} (not a file, and not one of the "
                                         f"shipped specs: {', '.join(sorted(q.stem for q in _SPEC_DIR.glob('*.json')))})")
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{p}: not valid JSON: {err}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{p}: a benchmark spec must be a JSON object")
-    spec = dict(raw)
+    spec = read_json_object(p, "a benchmark spec")
     quick_section = spec.get("quick") or {}
     if quick:
         spec = deep_merge(spec, quick_section)
@@ -212,7 +218,7 @@ def load_spec(path: str | os.PathLike[str] | None = None, *, quick: bool = False
         spec = deep_merge(spec, overrides)
     _validate(spec, str(p))
     spec = resolve_env(spec, str(p))
-    spec["dataset"] = _resolve_paths(spec["dataset"], p.parent)
+    spec["dataset"] = resolve_dataset_paths(spec["dataset"], p.parent)
     out = BenchmarkSpec(spec)
     out.source = str(p)
     return out

@@ -8,6 +8,8 @@ from its graph (:mod:`graphclr.synth.render`) so the ground truth is known exact
 including laterality. Everything it writes says "synthetic". See ``docs/synthetic.md``.
 """
 
+from typing import Any
+
 from graphclr.synth.build import (
     SPLIT_FRACTIONS,
     SYNTH_VERSION,
@@ -16,7 +18,7 @@ from graphclr.synth.build import (
     report_split,
     synthetic_item_id,
 )
-from graphclr.synth.findings import DEVICE_KINDS, FINDINGS, Finding, findings_from_graph, merge_findings
+from graphclr.synth.findings import DEVICE_KINDS, FINDINGS, finding, findings_from_graph, merge_findings
 from graphclr.synth.pairs import SyntheticPairDataset, synthetic_reports
 from graphclr.synth.render import (
     DEFAULT_UNCERTAIN_PROB,
@@ -33,8 +35,16 @@ from graphclr.synth.render import (
 
 __all__ = [
     "DEFAULT_UNCERTAIN_PROB", "DEVICE_KINDS", "DrawnFinding", "EVAL_LABEL_COLUMNS", "FINDINGS",
-    "Finding", "LABEL_COLUMNS", "LATERALITY_COLUMNS", "Patient", "Renderer", "SPLIT_FRACTIONS",
+    "finding", "LABEL_COLUMNS", "LATERALITY_COLUMNS", "Patient", "Renderer", "SPLIT_FRACTIONS",
     "SYNTH_VERSION", "SyntheticCase", "SyntheticPairDataset", "synthetic_reports", "build_synthetic_benchmark", "findings_from_graph",
     "load_synthetic", "merge_findings", "plan_case", "render_case", "report_split",
     "synthetic_item_id",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Finding":   # deprecated: the one Finding class is graphclr.reports.labels.Finding
+        from graphclr.synth import findings
+
+        return findings.__getattr__(name)
+    raise AttributeError(f"module 'graphclr.synth' has no attribute {name!r}")

@@ -287,10 +287,6 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
 
 def load_synthetic(out: str | os.PathLike[str], split: str | None = None, **kwargs: Any) -> Any:
     """The built benchmark as a :class:`graphclr.data.ManifestDataset` (labels = LABEL_COLUMNS)."""
-    from graphclr.data.manifest import ManifestDataset
+    from graphclr.data.specs import open_synthetic
 
-    meta = json.loads((Path(out) / "metadata.json").read_text(encoding="utf-8"))
-    if not meta.get("synthetic"):
-        raise ValueError(f"{out}: metadata.json does not mark this as synthetic")
-    kwargs.setdefault("pathologies", meta["label_columns"])
-    return ManifestDataset(out, split=split, **kwargs)
+    return open_synthetic(out, split=split, **kwargs)

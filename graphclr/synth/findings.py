@@ -1,79 +1,46 @@
-"""What a report graph says should be drawn: findings with certainty, side, zone and size.
+"""What a report graph says should be drawn, as :class:`graphclr.reports.labels.Finding` records.
 
-The synthetic benchmark draws what the *graph* says, so this module reads graphs only
-(never the report text). Two readers give the same :class:`Finding` records:
+The synthetic benchmark draws what the *graph* says, so it reads graphs only (never the
+report text), through graphclr's one graph reader, :func:`graphclr.reports.labels.findings`:
+each observation is normalised with the extractor's lexicon (so "heart size normal" is
+cardiomegaly *absent*, "bibasilar" is bilateral lower). This module only says how a
+normalised concept is *drawn*:
 
-* ``method="labels"`` (the default when available): graphclr's graph labeller,
-  :func:`graphclr.reports.labels.findings`, which normalises each observation with the extractor's
-  lexicon (so "heart size normal" is cardiomegaly *absent*, "bibasilar" is bilateral lower)
-  and whose concepts are mapped onto the drawable findings by :data:`LABELS_CONCEPTS`;
-* ``method="rules"``: a small self-contained reader. An observation entity names a finding
-  through its tokens (``effusion``, ``opacities``, ``cardiomegaly``, ...); its side, zone
-  and size come from the tokens of entities connected to it by ``modify`` and
-  ``located_at`` (up to three hops, without crossing into another finding): ``small``
-  -modify-> ``effusion`` -located_at-> ``pleural`` <-modify- ``left`` gives a small left
-  pleural effusion.
+* :data:`LABELS_CONCEPTS` maps a concept onto one of the drawable :data:`FINDINGS` (and a
+  device kind); concepts not listed are not drawn;
+* :func:`drawable` gives the renderer's view of a finding: ``(name, certainty, side, zone,
+  size, kind, plural)``; ``size`` falls back to the severity ("mild" -> small), ``plural``
+  means a plural mention ("effusions": both sides when no side is stated);
+* :func:`finding` builds a :class:`~graphclr.reports.labels.Finding` from those drawable
+  terms, for hand-made cases (``finding("effusion", side="left", size="small")``).
 
 Sides are the *patient's* (``left`` = the patient's left, drawn on the image's right, as a
 PA radiograph is displayed).
+
+Examples:
+    >>> f = finding("nodule", side="left", zone="upper", plural=True)
+    >>> f.name, f.laterality, f.tokens
+    ('nodule', 'left', 'nodules')
+    >>> drawable(finding("device", kind="ett"))
+    Drawable(name='device', certainty='present', side=None, zone=None, size=None, kind='ett', plural=False)
 """
 
 from __future__ import annotations
 
-import re
-from collections import deque
+import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+from graphclr.reports.labels import Finding, findings, labels_for
 from graphclr.reports.schema import ReportGraph
 
-__all__ = ["Finding", "FINDINGS", "DEVICE_KINDS", "LABELS_CONCEPTS", "findings_from_graph",
-           "merge_findings"]
+__all__ = ["FINDINGS", "DEVICE_KINDS", "LABELS_CONCEPTS", "Drawable", "drawable", "finding",
+           "findings_from_graph", "merge_findings"]
 
 #: the findings the renderer can draw
 FINDINGS: tuple[str, ...] = ("cardiomegaly", "effusion", "pneumothorax", "consolidation", "opacity",
                              "atelectasis", "pneumonia", "edema", "nodule", "mass", "device")
 DEVICE_KINDS: tuple[str, ...] = ("ett", "ng_tube", "central_line", "pacemaker", "chest_tube")
-
-# token (lower-case, stem match) -> finding; checked in order
-_FINDING_PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"^cardiomegal", "cardiomegaly"),
-    (r"^effusion", "effusion"),
-    (r"^pneumothora", "pneumothorax"),
-    (r"^consolidat", "consolidation"),
-    (r"^atelecta", "atelectasis"),
-    (r"^collapse", "atelectasis"),
-    (r"^pneumoni", "pneumonia"),
-    (r"^(o)?edema", "edema"),
-    (r"^congesti", "edema"),
-    (r"^nodul", "nodule"),
-    (r"^granulom", "nodule"),
-    (r"^mass(es)?$", "mass"),
-    (r"^(opacit|opacif|densit|infiltrat|airspace)", "opacity"),
-    (r"^(tube|catheter|picc|pacemaker|pacer|icd|port|cath)$", "device"),
-)
-_ENLARGED = re.compile(r"^(enlarg|large|prominen|increased|big|cardiomegal)")
-_HEART = re.compile(r"^(heart|cardiac|cardiomediastin|cardio)")
-_SIDE = {"left": "left", "right": "right", "bilateral": "bilateral", "both": "bilateral",
-         "bibasilar": "bilateral", "bibasal": "bilateral", "retrocardiac": "left"}
-_ZONE = (
-    (re.compile(r"^(upper|apex|apical|apices|apic)"), "upper"),
-    (re.compile(r"^(mid|middle|lingula|perihilar|hilar|hila)"), "middle"),
-    (re.compile(r"^(lower|base|bases|basal|basilar|bibasilar|bibasal|retrocardiac|costophrenic)"), "lower"),
-)
-_SIZE = (
-    (re.compile(r"^(small|tiny|minimal|trace|mild|minor|subtle|slight)"), "small"),
-    (re.compile(r"^(moderate|moderately)"), "moderate"),
-    (re.compile(r"^(large|massive|extensive|severe|marked|big|huge)"), "large"),
-)
-_DEVICE = (
-    (re.compile(r"^(endotracheal|et|ett|tracheostomy)$"), "ett"),
-    (re.compile(r"^(nasogastric|ng|enteric|feeding|orogastric|og|dobhoff)$"), "ng_tube"),
-    (re.compile(r"^(pacemaker|pacer|icd|defibrillator|leads?)$"), "pacemaker"),
-    (re.compile(r"^(chest|pleural|pigtail|thoracostomy)$"), "chest_tube"),
-    (re.compile(r"^(picc|central|venous|catheter|line|port|jugular|subclavian|cath)$"), "central_line"),
-)
 _PRIORITY = {"present": 2, "uncertain": 1, "absent": 0}
 
 #: graphclr.reports.labels concept -> (drawable finding, device kind); concepts not listed are not drawn
@@ -97,171 +64,140 @@ LABELS_CONCEPTS: dict[str, tuple[str, str | None]] = {
     "port": ("device", "central_line"),
     "pacemaker": ("device", "pacemaker"), "cardiac_leads": ("device", "pacemaker"),
 }
+#: the concept :func:`finding` uses for a drawable name (devices: by kind)
+_CONCEPT_OF = {"cardiomegaly": "cardiomegaly", "effusion": "effusion", "pneumothorax": "pneumothorax",
+               "consolidation": "consolidation", "opacity": "opacity", "atelectasis": "atelectasis",
+               "pneumonia": "pneumonia", "edema": "edema", "nodule": "nodule", "mass": "mass",
+               "ett": "endotracheal_tube", "ng_tube": "enteric_tube", "central_line": "central_line",
+               "pacemaker": "pacemaker", "chest_tube": "chest_tube"}
 _SEVERITY_SIZE = {"mild": "small", "minimal": "small", "moderate": "moderate", "severe": "large",
                   "marked": "large", "extensive": "large"}
+_PLURAL_STEMS: dict[str, tuple[str, ...]] = {   # word stems of a plural mention per drawable name
+    "cardiomegaly": ("cardiomegal",), "effusion": ("effusion",), "pneumothorax": ("pneumothora",),
+    "consolidation": ("consolidat",), "atelectasis": ("atelecta", "collapse"), "pneumonia": ("pneumoni",),
+    "edema": ("edema", "oedema", "congesti"), "nodule": ("nodul", "granulom"), "mass": ("mass",),
+    "opacity": ("opacit", "opacif", "densit", "infiltrat", "airspace"), "device": (),
+}
 
 
-@dataclass
-class Finding:
-    """One finding as the graph states it.
-
-    Attributes:
-        name: one of :data:`FINDINGS`.
-        certainty: ``"present"``, ``"uncertain"`` or ``"absent"``.
-        side: ``"left"``, ``"right"``, ``"bilateral"`` or ``None`` (not stated).
-        zone: ``"upper"``, ``"middle"``, ``"lower"`` or ``None``.
-        size: ``"small"``, ``"moderate"``, ``"large"`` or ``None``.
-        kind: the device kind for ``name == "device"`` (one of :data:`DEVICE_KINDS`).
-        plural: the mention is plural (``effusions``, ``nodules``).
-        entities: indices of the graph entities that gave this finding.
-    """
+class Drawable(NamedTuple):
+    """The renderer's view of one :class:`~graphclr.reports.labels.Finding`."""
 
     name: str
     certainty: str
-    side: str | None = None
-    zone: str | None = None
-    size: str | None = None
-    kind: str | None = None
-    plural: bool = False
-    entities: list[int] = field(default_factory=list)
+    side: str | None
+    zone: str | None
+    size: str | None
+    kind: str | None
+    plural: bool
 
 
-def _finding_of(token: str) -> str | None:
-    for pat, name in _FINDING_PATTERNS:
-        if re.match(pat, token):
-            return name
-    return None
+def _is_plural(token: str, name: str) -> bool:
+    if not token.endswith("s") or token.endswith(("sis", "ss", "us")):
+        return False
+    if name == "mass":
+        return token in ("mass", "masses")
+    return token.startswith(_PLURAL_STEMS[name])
 
 
-def _neighbours(graph: ReportGraph) -> dict[int, list[tuple[int, str]]]:
-    adj: dict[int, list[tuple[int, str]]] = {i: [] for i in range(len(graph.entities))}
-    for r in graph.relations:
-        if r.type in ("modify", "located_at"):
-            adj[r.head].append((r.tail, r.type))
-            adj[r.tail].append((r.head, r.type))
-    return adj
+def drawable(f: Finding) -> Drawable | None:
+    """How ``f`` is drawn (``None``: its concept is not drawable)."""
+    target = LABELS_CONCEPTS.get(f.name or "")
+    if target is None:
+        return None
+    name, kind = target
+    size = f.size if f.size in ("small", "moderate", "large") else _SEVERITY_SIZE.get(f.severity or "")
+    plural = any(_is_plural(t, name) for t in f.tokens.lower().split())
+    return Drawable(name, f.certainty, f.laterality, f.zone, size, kind, plural)
 
 
-def findings_from_graph(graph: ReportGraph, method: str = "auto") -> list[Finding]:
-    """Every drawable finding mention in ``graph``, one :class:`Finding` per observation entity.
+def finding(name: str, certainty: str = "present", side: str | None = None, zone: str | None = None,
+            size: str | None = None, kind: str | None = None, plural: bool = False,
+            entities: Iterable[int] = ()) -> Finding:
+    """A :class:`~graphclr.reports.labels.Finding` that draws as the given drawable finding.
 
     Args:
-        graph: the report graph.
-        method: ``"labels"`` (graphclr.reports.labels), ``"rules"`` (this module's reader) or
-            ``"auto"`` (labels when importable, else rules).
+        name: one of :data:`FINDINGS`.
+        certainty: ``"present"``, ``"uncertain"`` or ``"absent"``.
+        side: ``"left"``, ``"right"``, ``"bilateral"`` or ``None``; zone: ``"upper"``,
+            ``"middle"``, ``"lower"`` or ``None``; size: ``"small"``, ``"moderate"``,
+            ``"large"`` or ``None``.
+        kind: the device kind for ``name == "device"`` (one of :data:`DEVICE_KINDS`;
+            default ``central_line``).
+        plural: a plural mention (``nodules``).
+        entities: the graph entity it came from (the first one is kept).
+    """
+    if name not in FINDINGS:
+        raise ValueError(f"unknown drawable finding {name!r} (expected one of {', '.join(FINDINGS)})")
+    if certainty not in _PRIORITY:
+        raise ValueError(f"certainty must be present, uncertain or absent, got {certainty!r}")
+    if name == "device":
+        kind = kind or "central_line"
+        if kind not in DEVICE_KINDS:
+            raise ValueError(f"unknown device kind {kind!r} (expected one of {', '.join(DEVICE_KINDS)})")
+    concept = _CONCEPT_OF[kind if name == "device" else name]
+    words = concept.replace("_", " ")
+    if plural:
+        words += "es" if words.endswith("s") else "s"
+    ents = list(entities)
+    category = "device" if name == "device" else "finding"
+    return Finding(name=concept, category=category, certainty=certainty, laterality=side, zone=zone,
+                   zones=(zone,) if zone else (), size=size, severity=None, chronicity=None, change=None,
+                   anatomy=(), entity=ents[0] if ents else -1, tokens=words,
+                   labels=labels_for(concept, "chexpert"))
+
+
+def findings_from_graph(graph: ReportGraph, method: str = "labels") -> list[Finding]:
+    """Every drawable finding mention in ``graph`` (:func:`graphclr.reports.labels.findings`
+    in the CheXpert schema, keeping the concepts of :data:`LABELS_CONCEPTS`).
+
+    ``method`` is kept for old callers: ``"labels"``/``"auto"``; ``"rules"`` (a second,
+    regex reader of graphclr 0.1) is deprecated and reads with the labeller too.
     """
     if method not in ("auto", "labels", "rules"):
         raise ValueError(f"method must be 'auto', 'labels' or 'rules', got {method!r}")
-    if method != "rules":
-        try:
-            from graphclr.reports.labels import findings as label_findings
-        except ImportError:
-            if method == "labels":
-                raise
-        else:
-            return _from_labels(graph, label_findings(graph, schema="chexpert"))
-    return _from_rules(graph)
+    if method == "rules":
+        warnings.warn("findings_from_graph(method='rules') is deprecated: graphs are read by "
+                      "graphclr.reports.labels.findings", DeprecationWarning, stacklevel=2)
+    return [f for f in findings(graph, schema="chexpert") if f.name in LABELS_CONCEPTS]
 
 
-def _from_labels(graph: ReportGraph, found: Iterable[Any]) -> list[Finding]:
-    out = []
-    for f in found:
-        target = LABELS_CONCEPTS.get(f.name or "")
-        if target is None:
-            continue
-        name, kind = target
-        size = f.size if f.size in ("small", "moderate", "large") else _SEVERITY_SIZE.get(f.severity or "")
-        toks = f.tokens.lower().split()
-        plural = any(t.endswith("s") and not t.endswith(("sis", "ss", "us")) and _finding_of(t) == name
-                     for t in toks)
-        out.append(Finding(name, f.certainty, f.laterality, f.zone, size, kind, plural, [f.entity]))
-    return out
-
-
-def _from_rules(graph: ReportGraph) -> list[Finding]:
-    """The self-contained reader (``method="rules"``).
-
-    Examples:
-        >>> from graphclr.reports.schema import Entity, Relation, ReportGraph
-        >>> g = ReportGraph("r", "small left pleural effusion no pneumothorax", [
-        ...     Entity("small", "OBS-DP", 0, 0), Entity("left", "ANAT-DP", 1, 1),
-        ...     Entity("pleural", "ANAT-DP", 2, 2), Entity("effusion", "OBS-DP", 3, 3),
-        ...     Entity("pneumothorax", "OBS-DA", 5, 5)],
-        ...     [Relation("modify", 0, 3), Relation("located_at", 3, 2), Relation("modify", 1, 2)])
-        >>> [(f.name, f.certainty, f.side, f.size) for f in findings_from_graph(g, "rules")]
-        [('effusion', 'present', 'left', 'small'), ('pneumothorax', 'absent', None, None)]
-    """
-    adj = _neighbours(graph)
-    tokens = [e.tokens.lower().split() for e in graph.entities]
-    named: dict[int, str] = {}
-    for i, ent in enumerate(graph.entities):
-        if not ent.is_observation:
-            continue
-        for tok in tokens[i]:
-            name = _finding_of(tok)
-            if name:
-                named[i] = name
-                break
-        if i not in named and any(_ENLARGED.match(t) for t in tokens[i]):
-            named[i] = "enlarged?"  # cardiomegaly if it reaches the heart, below
-    out: list[Finding] = []
-    for i, name in named.items():
-        # context: entities within 3 hops, not passing through another finding
-        seen = {i}
-        ctx: list[str] = []
-        queue = deque([(i, 0)])
-        while queue:
-            node, depth = queue.popleft()
-            if depth >= 3:
-                continue
-            for nxt, _ in adj[node]:
-                if nxt in seen or (nxt in named and named[nxt] != "enlarged?"):
-                    continue
-                seen.add(nxt)
-                ctx.extend(tokens[nxt])
-                queue.append((nxt, depth + 1))
-        own = tokens[i]
-        words = own + ctx
-        if name == "enlarged?":
-            if not any(_HEART.match(t) for t in words):
-                continue
-            name = "cardiomegaly"
-        elif name in ("opacity", "mass") and any(_HEART.match(t) for t in own):
-            continue
-        sides = {_SIDE[t] for t in words if t in _SIDE}
-        side = "bilateral" if "bilateral" in sides or {"left", "right"} <= sides else (
-            next(iter(sides)) if sides else None)
-        zone = next((z for t in words for pat, z in _ZONE if pat.match(t)), None)
-        size = next((s for t in own + ctx for pat, s in _SIZE if pat.match(t)), None)
-        kind = None
-        if name == "device":
-            kind = next((k for t in words for pat, k in _DEVICE if pat.match(t)), "central_line")
-        plural = any(t.endswith("s") and not t.endswith(("sis", "ss", "us")) and _finding_of(t) == name
-                     for t in own)
-        out.append(Finding(name, graph.entities[i].certainty, side, zone, size, kind, plural, [i]))
-    return out
-
-
-def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """One finding per (name, side, zone, kind): the most certain mention wins.
+def merge_findings(found: Iterable[Finding | Drawable]) -> list[Drawable]:
+    """One drawable finding per (name, side, zone, kind): the most certain mention wins.
 
     A report often repeats a finding (findings and impression); drawing it twice would
     double its density.
     """
-    best: dict[tuple, Finding] = {}
-    for f in findings:
-        key = (f.name, f.side, f.zone, f.kind) if f.name != "cardiomegaly" else (f.name,)
+    best: dict[tuple, Drawable] = {}
+    for f in found:
+        d = f if isinstance(f, Drawable) else drawable(f)
+        if d is None:
+            continue
+        key = (d.name, d.side, d.zone, d.kind) if d.name != "cardiomegaly" else (d.name,)
         old = best.get(key)
-        if old is None or _PRIORITY[f.certainty] > _PRIORITY[old.certainty]:
-            best[key] = f
-        elif old is not None and f.size and not old.size:
-            old.size = f.size
+        if old is None or _PRIORITY[d.certainty] > _PRIORITY[old.certainty]:
+            best[key] = d
+        elif d.size and not old.size:
+            best[key] = old._replace(size=d.size)
     # an unlocalised mention adds nothing when a localised one of the same finding exists
     out = []
-    for key, f in best.items():
-        if f.side is None and f.zone is None and f.name not in ("cardiomegaly", "edema", "device") and any(
-                g.name == f.name and (g.side or g.zone) and _PRIORITY[g.certainty] >= _PRIORITY[f.certainty]
+    for d in best.values():
+        if d.side is None and d.zone is None and d.name not in ("cardiomegaly", "edema", "device") and any(
+                g.name == d.name and (g.side or g.zone) and _PRIORITY[g.certainty] >= _PRIORITY[d.certainty]
                 for g in best.values()):
             continue
-        out.append(f)
+        out.append(d)
     return out
+
+
+def _deprecated_finding(*args: Any, **kwargs: Any) -> Finding:
+    warnings.warn("graphclr.synth.Finding is deprecated: findings are graphclr.reports.labels.Finding; "
+                  "build one to draw with graphclr.synth.finding(...)", DeprecationWarning, stacklevel=2)
+    return finding(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Finding":  # graphclr 0.1's second Finding class, now a builder of the one class
+        return _deprecated_finding
+    raise AttributeError(f"module 'graphclr.synth.findings' has no attribute {name!r}")
+

@@ -3,9 +3,10 @@
 Nothing here is real data. Each item is a short made-up chest X-ray report written from a
 catalogue of template sentences, its RadGraph-style graph (entities, spans, relations
 built with the sentence, so the graph is exact by construction), and a small grayscale
-picture in which each *present* finding draws a simple shape at the place the report
-names (an effusion shades the named base, cardiomegaly widens the heart, ...). Absent
-findings draw nothing; uncertain ones draw faintly. Sides follow the radiographic
+picture drawn by the synthetic renderer (:mod:`graphclr.synth.case` plans, :mod:`graphclr.synth.paint`
+paints) from the findings the sentences assert, at the place the report names (an effusion
+shades the named base, cardiomegaly widens the heart, ...). Absent findings draw nothing;
+uncertain ones are drawn with probability 1/2 (seeded). Sides follow the radiographic
 convention: the patient's left is on the image's right.
 
 The reports are sized like real ones (about 15-25 entities in 4-7 disconnected pieces)
@@ -186,56 +187,19 @@ def synthetic_reports(n: int, seed: int = 0, *, sentences: tuple[int, int] = (4,
     return [synthetic_report(rng, f"synthetic-{i:06d}", sentences=sentences)[0] for i in range(n)]
 
 
-def _render(sentences: Sequence[_Sentence], size: int, rng: np.random.Generator) -> Any:
-    """A toy frontal 'radiograph' whose shapes follow the present findings."""
-    from PIL import Image, ImageDraw, ImageFilter
+#: pathology of a template sentence -> drawable finding of :mod:`graphclr.synth.findings`
+_DRAWN_AS = {"Pleural Effusion": "effusion", "Cardiomegaly": "cardiomegaly", "Consolidation": "consolidation",
+             "Pneumothorax": "pneumothorax", "Edema": "edema", "Atelectasis": "atelectasis",
+             "Nodule": "nodule", "Support Devices": "device"}
 
-    s = size
-    img = Image.new("L", (s, s), 20)
-    d = ImageDraw.Draw(img)
-    jitter = lambda v: v + rng.uniform(-0.02, 0.02) * s  # noqa: E731 - patient variation
-    d.ellipse([jitter(0.08 * s), jitter(0.05 * s), jitter(0.92 * s), jitter(0.98 * s)], fill=70)
-    lungs = {"right": (0.14, 0.52), "left": (0.56, 0.86)}   # image x-range per patient side
-    for x0, x1 in lungs.values():
-        d.ellipse([jitter(x0 * s), jitter(0.15 * s), jitter(x1 * s), jitter(0.85 * s)], fill=40)
-    present = {x.finding: x for x in sentences if x.finding and x.certainty != "absent"}
-    heart_w = 0.22
-    if "Cardiomegaly" in present:
-        heart_w = 0.34 if present["Cardiomegaly"].certainty == "present" else 0.28
-    d.ellipse([(0.5 - heart_w) * s, 0.5 * s, (0.5 + heart_w * 0.8) * s, 0.82 * s], fill=150)
 
-    def level(x: _Sentence, value: int) -> int:
-        return value if x.certainty == "present" else (value + 40) // 2
+def _findings(sentences: Sequence[_Sentence]) -> list[Any]:
+    """The findings the sentences assert (exact by construction, no graph reading)."""
+    from graphclr.synth.findings import finding
 
-    def zone_box(side: str, zone: str) -> list[float]:
-        x0, x1 = lungs[side]
-        y0, y1 = (0.2, 0.45) if zone == "upper" else (0.5, 0.75)
-        return [x0 * s + 0.05 * s, y0 * s, x1 * s - 0.05 * s, y1 * s]
-
-    for name, x in present.items():
-        side = x.where.get("side", "right")
-        zone = x.where.get("zone", "lower")
-        x0, x1 = lungs[side]
-        if name == "Pleural Effusion":
-            h = {"small": 0.12, "moderate": 0.2, "large": 0.3}[x.where.get("size", "small")]
-            d.rectangle([x0 * s, (0.86 - h) * s, x1 * s, 0.86 * s], fill=level(x, 190))
-        elif name == "Consolidation":
-            d.ellipse(zone_box(side, zone), fill=level(x, 170))
-        elif name == "Pneumothorax":
-            d.ellipse([x0 * s, 0.12 * s, x1 * s, 0.35 * s], fill=level(x, 5))
-        elif name == "Edema":
-            d.ellipse([0.3 * s, 0.3 * s, 0.7 * s, 0.6 * s], fill=level(x, 120))
-        elif name == "Atelectasis":
-            d.line([x0 * s, 0.72 * s, x1 * s, 0.76 * s], fill=level(x, 200), width=max(1, s // 32))
-        elif name == "Nodule":
-            bx = zone_box(side, zone)
-            cx, cy, r = (bx[0] + bx[2]) / 2, (bx[1] + bx[3]) / 2, 0.05 * s
-            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=level(x, 230))
-        elif name == "Support Devices":
-            d.line([0.5 * s, 0, 0.5 * s, 0.45 * s], fill=level(x, 250), width=max(1, s // 32))
-    img = img.filter(ImageFilter.GaussianBlur(radius=max(0.5, s / 96)))
-    arr = np.asarray(img, dtype=np.float32) * rng.uniform(0.85, 1.15) + rng.normal(0, 6, (s, s))
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), mode="L")
+    return [finding(_DRAWN_AS[x.finding], x.certainty, x.where.get("side"), x.where.get("zone"),
+                    x.where.get("size"), kind="ett" if x.finding == "Support Devices" else None)
+            for x in sentences if x.finding]
 
 
 class SyntheticPairDataset:
@@ -256,9 +220,12 @@ class SyntheticPairDataset:
 
         if n < 1:
             raise ValueError("n must be >= 1")
+        if image_size < 32:
+            raise ValueError(f"image_size must be >= 32 pixels (the renderer's minimum), got {image_size}")
         self.image_size = image_size
         self.seed = seed
         self.transform = transform
+        self._renderer: Any = None     # built on first use (per process)
         self.pathologies = list(PATHOLOGIES)
         rng = random.Random(seed)
         self.graphs: list[ReportGraph] = []
@@ -287,8 +254,15 @@ class SyntheticPairDataset:
 
     def image(self, idx: int) -> Any:
         """The PIL image of item ``idx`` (deterministic in ``seed`` and ``idx``)."""
-        rng = np.random.default_rng([self.seed, idx])
-        return _render(self._sentences[idx], self.image_size, rng)
+        from PIL import Image
+
+        from graphclr.synth.case import plan_case
+        from graphclr.synth.paint import Renderer
+
+        if self._renderer is None:
+            self._renderer = Renderer(self.image_size)
+        case = plan_case(None, self.graphs[idx].id, self.seed, findings=_findings(self._sentences[idx]))
+        return Image.fromarray(self._renderer.render(case), mode="L")
 
     def report(self, idx: int) -> tuple[ReportGraph, str]:
         """``(graph, text)`` of item ``idx`` without rendering its image (the dataset contract)."""

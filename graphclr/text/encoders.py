@@ -12,7 +12,7 @@ image backbone and one budget compare *what the report side sees*:
 * :class:`MiniLMEncoder` -- the pretrained MiniLM-L6 sentence encoder (ConVIRT/GLoRIA
   fine-tune a pretrained BERT), frozen or fine-tuned, loaded from a local directory.
 
-Each maps a processed batch to ``[B, output_dim]``; :class:`graphclr.text.TextCLIP` adds the
+Each maps a processed batch to ``[B, output_dim]``; :class:`graphclr.models.TextCLIP` adds the
 projection into the shared space.
 """
 

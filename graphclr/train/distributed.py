@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DistInfo", "init_distributed", "resolve_device", "barrier", "cleanup_distributed"]
+__all__ = ["DistInfo", "init_distributed", "resolve_device", "barrier", "cleanup_distributed", "agreed_stop"]
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,11 @@ class DistInfo:
 
 
 def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> this rank's GPU when CUDA is available, else the CPU."""
-    if device == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device(f"cuda:{local_rank}")
-    return dev
+    """``"auto"`` -> this rank's GPU when CUDA is available, else the CPU
+    (:func:`graphclr.device.resolve_device` with this rank's ``local_rank``)."""
+    from graphclr.device import resolve_device as resolve
+
+    return resolve(device, local_rank)
 
 
 def init_distributed(device: str = "auto") -> DistInfo:
@@ -76,3 +74,15 @@ def cleanup_distributed(info: DistInfo) -> None:
         import torch.distributed as dist
 
         dist.destroy_process_group()
+
+
+
+def agreed_stop(received: str | None, info: DistInfo) -> str | None:
+    """The stop signal, once any rank has one (all ranks stop at the same step)."""
+    if not info.distributed:
+        return received
+    import torch.distributed as dist
+
+    flag = torch.tensor([1 if received else 0], device=info.device if info.device.type == "cuda" else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return (received or "SIGTERM") if int(flag) else None

@@ -21,8 +21,16 @@ What one optimiser step does:
 Every ``log_every`` steps rank 0 appends a record to ``metrics.jsonl``; every
 ``checkpoint_every`` steps it writes an atomic checkpoint (model, optimiser, scheduler,
 scaler, each rank's RNG state and the position in the data). ``resume=True`` continues
-from the newest checkpoint: on a CPU, with ``num_workers=0`` or deterministic
-transforms, the resumed run's weights equal an uninterrupted run's bit for bit.
+from the newest readable checkpoint (a truncated newest one falls back to the previous,
+with a warning): on a CPU, with ``num_workers=0`` or deterministic transforms, the
+resumed run's weights equal an uninterrupted run's bit for bit.
+
+Images: every dataset with a ``transform`` (the :mod:`graphclr.data` contract) is trained
+on a copy carrying the model's train transform (or ``image_transform``), whoever built it,
+so images of different sizes are resized and normalised exactly as evaluation expects.
+
+SIGINT / SIGTERM: the step in progress finishes, a checkpoint is written and the summary
+says ``interrupted``; progress, TensorBoard and write errors: :mod:`graphclr.train.monitor`.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import contextlib
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,17 +48,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphclr.device import move_batch
 from graphclr.loss import ClipLoss
 from graphclr.train.config import TrainConfig
-from graphclr.train.data import PairCollator, make_loader, report_key_of
-from graphclr.train.distributed import DistInfo, barrier, cleanup_distributed, init_distributed
+from graphclr.train.data import PairCollator, make_loader, report_key_of, with_model_transform
+from graphclr.train.distributed import DistInfo, agreed_stop, barrier, cleanup_distributed, init_distributed
+from graphclr.train.monitor import MetricsLog, ProgressLine, StopSignals, TensorBoardScalars, write_error
 from graphclr.train.schedule import CosineWarmup
 from graphclr.train.state import (
     capture_rng,
     checkpoint_dir,
-    latest_checkpoint,
+    clean_temp_files,
     prune_checkpoints,
     restore_rng,
+    resume_point,
     write_latest,
 )
 from graphclr.utils import atomic_write, seed_everything
@@ -76,13 +88,16 @@ def _amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: no decay for biases, norm gains and the temperature (CLIP practice)."""
+def _param_groups(model: nn.Module, weight_decay: float, decay_all: bool = False) -> list[dict[str, Any]]:
+    """AdamW groups: no decay for biases, norm gains and the temperature (CLIP practice),
+    unless ``decay_all`` (the reference's ``AdamW(model.parameters())``)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if p.ndim < 2 or "logit_scale" in name or ".norm" in name or "bn" in name or name.endswith("bias"):
+        exempt = (p.ndim < 2 or "logit_scale" in name or ".norm" in name or "bn" in name
+                  or name.endswith("bias"))
+        if exempt and not decay_all:
             no_decay.append(p)
         else:
             decay.append(p)
@@ -90,44 +105,9 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
             {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _to_device(batch: Any, device: torch.device) -> Any:
-    """Move tensors to ``device``; DGL graphs stay where they are (graphclr's graph encoder
-    moves the tensors it needs, so a CPU-only DGL build works with a GPU model)."""
-    if device.type == "cpu" or type(batch).__module__.startswith("dgl"):
-        return batch
-    if hasattr(batch, "to"):
-        return batch.to(device, non_blocking=True) if isinstance(batch, torch.Tensor) else batch.to(device)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    return batch
-
-
 def _micro_batches_per_epoch(n_items: int, world: int, batch_size: int, drop_last: bool) -> int:
     per_rank = n_items // world if drop_last else math.ceil(n_items / world)
     return per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)
-
-
-class _Metrics:
-    """Appends JSON lines (rank 0); on resume, drops records past the checkpoint's step."""
-
-    def __init__(self, path: Path, enabled: bool, resume_step: int | None) -> None:
-        self.path = path
-        self.enabled = enabled
-        if not enabled:
-            return
-        if resume_step is not None and path.is_file():
-            kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-            with atomic_write(path) as fh:
-                fh.write("".join(line + "\n" for line in kept))
-        elif resume_step is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("", encoding="utf-8")
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self.enabled:
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
 
 
 def train(model: nn.Module, train_dataset: Any, config: TrainConfig | None = None,
@@ -170,12 +150,15 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
            image_transform: Callable[[Any], torch.Tensor] | None, loss_fn: nn.Module | None) -> dict[str, Any]:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from graphclr.models.factory import load_checkpoint, save_checkpoint
+    from graphclr.models.factory import save_checkpoint
     from graphclr.models.image import image_transform as make_transform
 
     device = info.device
     world = info.world_size
-    ckpt_path = latest_checkpoint(out) if resume else None
+    if resume and info.is_main:
+        for tmp in clean_temp_files(out):
+            log.warning("removed %s, left by a write that never finished", tmp)
+    ckpt_path, ckpt = resume_point(out, info.is_main) if resume else (None, None)
     if resume and ckpt_path is None and info.is_main:
         log.info("no checkpoint in %s: starting from scratch", out)
     if ckpt_path is None:
@@ -195,7 +178,7 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
     module = model
     net: nn.Module = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if info.distributed else model
     amp_dtype = _amp_dtype(cfg, device)
-    optimizer = torch.optim.AdamW(_param_groups(module, cfg.weight_decay), lr=cfg.lr,
+    optimizer = torch.optim.AdamW(_param_groups(module, cfg.weight_decay, cfg.decay_all_params), lr=cfg.lr,
                                   betas=cfg.betas, eps=cfg.eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, CosineWarmup(cfg.warmup_steps, total_steps, cfg.min_lr_ratio))
@@ -206,8 +189,7 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
 
     step, epoch, batch_in_epoch = 0, 0, 0
     resumed_from = None
-    if ckpt_path is not None:
-        ckpt = load_checkpoint(ckpt_path, map_location="cpu")
+    if ckpt_path is not None and ckpt is not None:
         saved = ckpt.get("train_config") or {}
         changed = [k for k in _RESUME_KEYS if k in saved and saved[k] != cfg.to_dict()[k]]
         if changed or ckpt.get("world_size", world) != world:
@@ -235,12 +217,16 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
     transform = image_transform
     if transform is None and hasattr(module, "preprocess_cfg"):
         transform = make_transform(module.preprocess_cfg, is_train=True)
+    dataset = with_model_transform(dataset, transform)
     collate = PairCollator(module.report_processor, report_key_of(module), transform)
-    metrics = _Metrics(out / "metrics.jsonl", info.is_main, resumed_from)
+    tensorboard = (TensorBoardScalars(out / "tensorboard", resumed_from)
+                   if cfg.tensorboard and info.is_main else None)
+    metrics = MetricsLog(out / "metrics.jsonl", info.is_main, resumed_from)
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         with atomic_write(out / "train_config.json") as fh:
             json.dump(cfg.to_dict(), fh, indent=2)
+        prune_checkpoints(out, cfg.keep_checkpoints)
 
     def autocast() -> contextlib.AbstractContextManager[Any]:
         if amp_dtype is None:
@@ -303,68 +289,96 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
             all_rng = [rng]
         path = checkpoint_dir(out) / f"step-{step:08d}.pt"
         if info.is_main:
-            save_checkpoint(path, module, optimizer=optimizer.state_dict(),
-                            scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
-                            step=step, epoch=epoch, batch_in_epoch=batch_in_epoch, rng=all_rng,
-                            train_config=cfg.to_dict(), world_size=world)
-            write_latest(out, path, step)
+            try:
+                save_checkpoint(path, module, optimizer=optimizer.state_dict(),
+                                scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
+                                step=step, epoch=epoch, batch_in_epoch=batch_in_epoch, rng=all_rng,
+                                train_config=cfg.to_dict(), world_size=world)
+                write_latest(out, path, step)
+            except (OSError, RuntimeError) as err:   # torch reports a full disk as RuntimeError
+                raise write_error(path, err) from None
             prune_checkpoints(out, cfg.keep_checkpoints)
         barrier(info)
         return path
 
     from tqdm import tqdm
 
+    on_terminal = sys.stderr.isatty()
     bar = tqdm(total=total_steps, initial=step, unit="step", desc="pretrain",
-               disable=not (cfg.progress and info.is_main) or None)
+               disable=not (cfg.progress and info.is_main and on_terminal) or None)
+    plain = (ProgressLine(total_steps, step, cfg.progress_every or cfg.log_every,
+                          cfg.batch_size * cfg.accum_steps * world)
+             if cfg.progress and info.is_main and not on_terminal else None)
     start = time.perf_counter()
     start_step = step
     window: list[float] = []
     last_loss = float("nan")
     ckpt_written: Path | None = ckpt_path
-    while step < total_steps:
-        loader = make_loader(dataset, collate, batch_size=cfg.batch_size, seed=cfg.seed,
-                             epoch=epoch, skip_batches=batch_in_epoch, rank=info.rank,
-                             world_size=world, num_workers=cfg.num_workers, drop_last=cfg.drop_last)
-        batches = iter(loader)
-        while step < total_steps and batch_in_epoch + cfg.accum_steps <= per_epoch:
-            chunks = [_to_device(next(batches), device) for _ in range(cfg.accum_steps)]
-            last_loss = optimizer_step(chunks)
-            if not math.isfinite(last_loss):
-                raise FloatingPointError(f"loss became {last_loss} at step {step + 1}; lower the "
-                                         "learning rate or check the data")
-            window.append(last_loss)
-            step += 1
-            batch_in_epoch += cfg.accum_steps
-            bar.update(1)
-            bar.set_postfix(loss=f"{last_loss:.4f}")
-            if step % cfg.log_every == 0 or step == total_steps:
-                elapsed = time.perf_counter() - start
-                pairs = (step - start_step) * cfg.batch_size * cfg.accum_steps * world
-                metrics.write({"step": step, "epoch": epoch, "loss": last_loss,
-                               "loss_avg": sum(window) / len(window),
-                               "lr": scheduler.get_last_lr()[0],
-                               "logit_scale": float(module.logit_scale.detach().exp()),
-                               "pairs_per_s": pairs / max(elapsed, 1e-9), "elapsed_s": elapsed})
-                window = []
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total_steps:
-                ckpt_written = save()
-        if batch_in_epoch + cfg.accum_steps > per_epoch:
-            epoch += 1
-            batch_in_epoch = 0
-    bar.close()
+    interrupted: str | None = None
+    with StopSignals() as signals:
+        while step < total_steps and interrupted is None:
+            loader = make_loader(dataset, collate, batch_size=cfg.batch_size, seed=cfg.seed,
+                                 epoch=epoch, skip_batches=batch_in_epoch, rank=info.rank,
+                                 world_size=world, num_workers=cfg.num_workers, drop_last=cfg.drop_last)
+            batches = iter(loader)
+            while step < total_steps and batch_in_epoch + cfg.accum_steps <= per_epoch:
+                chunks = [move_batch(next(batches), device) for _ in range(cfg.accum_steps)]
+                last_loss = optimizer_step(chunks)
+                if not math.isfinite(last_loss):
+                    raise FloatingPointError(f"loss became {last_loss} at step {step + 1}; lower the "
+                                             "learning rate or check the data")
+                window.append(last_loss)
+                step += 1
+                batch_in_epoch += cfg.accum_steps
+                bar.update(1)
+                bar.set_postfix(loss=f"{last_loss:.4f}")
+                if plain is not None:
+                    plain.update(step, epoch, last_loss, scheduler.get_last_lr()[0])
+                if step % cfg.log_every == 0 or step == total_steps:
+                    elapsed = time.perf_counter() - start
+                    pairs = (step - start_step) * cfg.batch_size * cfg.accum_steps * world
+                    record = {"step": step, "epoch": epoch, "loss": last_loss,
+                              "loss_avg": sum(window) / len(window),
+                              "lr": scheduler.get_last_lr()[0],
+                              "logit_scale": float(module.logit_scale.detach().exp()),
+                              "pairs_per_s": pairs / max(elapsed, 1e-9), "elapsed_s": elapsed}
+                    metrics.write(record)
+                    if tensorboard is not None:
+                        tensorboard.write(record)
+                    window = []
+                interrupted = agreed_stop(signals.received, info)
+                if interrupted is not None:
+                    break
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total_steps:
+                    ckpt_written = save()
+            if batch_in_epoch + cfg.accum_steps > per_epoch:
+                epoch += 1
+                batch_in_epoch = 0
+        bar.close()
+        if tensorboard is not None:
+            tensorboard.close()
+        if interrupted is not None:
+            ckpt_written = save()
+            if info.is_main:
+                log.warning("%s at step %d of %d: checkpoint %s", interrupted, step, total_steps,
+                            ckpt_written)
     wall = time.perf_counter() - start
-    if ckpt_written is None or resumed_from != step:
+    if interrupted is None and (ckpt_written is None or resumed_from != step):
         ckpt_written = save()
     summary: dict[str, Any] = {
         "steps": step, "epochs": step / steps_per_epoch, "final_loss": last_loss,
         "pairs_per_s": (step - start_step) * cfg.batch_size * cfg.accum_steps * world / max(wall, 1e-9),
         "wall_s": wall, "checkpoint": str(ckpt_written), "model": str(out / "model.pt"),
         "metrics": str(out / "metrics.jsonl"), "world_size": world, "device": str(device),
-        "resumed_from": resumed_from,
+        "resumed_from": resumed_from, "interrupted": interrupted,
     }
-    if info.is_main:
-        save_checkpoint(out / "model.pt", module)
-        with atomic_write(out / "summary.json") as fh:
-            json.dump(summary, fh, indent=2)
+    if info.is_main and interrupted is None:
+        try:
+            save_checkpoint(out / "model.pt", module)
+            with atomic_write(out / "summary.json") as fh:
+                json.dump(summary, fh, indent=2)
+        except (OSError, RuntimeError) as err:
+            raise write_error(out / "model.pt", err) from None
     barrier(info)
     return summary
+

@@ -6,11 +6,17 @@ atomically as ``checkpoints/step-XXXXXXXX.pt``; ``checkpoints/latest.json`` name
 newest complete one. Everything is plain data, so the files load with
 ``torch.load(weights_only=True)``. RNG states are stored per rank (Python ``random``,
 NumPy, torch CPU and CUDA).
+
+Recovery: :func:`checkpoint_candidates` lists the newest checkpoint first and then the
+older kept ones, so a resumed run whose newest file is truncated (a crash or a full disk
+while it was written) falls back to the previous one, loudly; :func:`clean_temp_files`
+removes the ``.*.tmp`` files a killed writer can leave.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -20,8 +26,11 @@ import torch
 
 from graphclr.utils import atomic_write
 
+log = logging.getLogger(__name__)
+
 __all__ = ["capture_rng", "restore_rng", "checkpoint_dir", "latest_checkpoint",
-           "write_latest", "prune_checkpoints"]
+           "checkpoint_candidates", "write_latest", "prune_checkpoints", "clean_temp_files",
+           "resume_point"]
 
 
 def capture_rng() -> dict[str, Any]:
@@ -55,20 +64,37 @@ def checkpoint_dir(out_dir: str | Path) -> Path:
     return Path(out_dir) / "checkpoints"
 
 
-def latest_checkpoint(out_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint of a run (via ``latest.json``), or ``None``."""
+def checkpoint_candidates(out_dir: str | Path) -> list[Path]:
+    """A run's checkpoints to resume from, best first: the one ``latest.json`` names, then
+    every ``step-*.pt`` from the newest down."""
     d = checkpoint_dir(out_dir)
     pointer = d / "latest.json"
+    found: list[Path] = []
     if pointer.is_file():
         try:
             name = json.loads(pointer.read_text(encoding="utf-8"))["file"]
-        except (json.JSONDecodeError, KeyError) as err:
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as err:
             raise ValueError(f"{pointer}: unreadable ({err})") from None
-        path = d / name
-        if path.is_file():
-            return path
-    found = sorted(d.glob("step-*.pt"))
-    return found[-1] if found else None
+        if (d / name).is_file():
+            found.append(d / name)
+    found += [p for p in sorted(d.glob("step-*.pt"), reverse=True) if p not in found]
+    return found
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path | None:
+    """The newest checkpoint of a run (via ``latest.json``), or ``None``."""
+    found = checkpoint_candidates(out_dir)
+    return found[0] if found else None
+
+
+def clean_temp_files(out_dir: str | Path) -> list[Path]:
+    """Delete the temporary files (``.NAME.XXXX.tmp``) of writes that never finished."""
+    removed = []
+    for folder in (Path(out_dir), checkpoint_dir(out_dir)):
+        for tmp in folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def write_latest(out_dir: str | Path, path: Path, step: int) -> None:
@@ -82,3 +108,21 @@ def prune_checkpoints(out_dir: str | Path, keep: int) -> None:
         return
     for old in sorted(checkpoint_dir(out_dir).glob("step-*.pt"))[:-keep]:
         old.unlink(missing_ok=True)
+
+
+def resume_point(out: Path, is_main: bool) -> tuple[Path | None, dict[str, Any] | None]:
+    """The newest readable checkpoint of ``out`` and its contents; older ones on failure."""
+    from graphclr.models.factory import load_checkpoint
+
+    failed = []
+    for path in checkpoint_candidates(out):
+        try:
+            return path, load_checkpoint(path, map_location="cpu")
+        except ValueError as err:
+            failed.append(str(err))
+            if is_main:
+                log.warning("cannot resume from %s; trying the previous checkpoint: %s", path, err)
+    if failed:
+        raise ValueError(f"{checkpoint_dir(out)}: no readable checkpoint to resume from: "
+                         + "; ".join(failed))
+    return None, None

@@ -11,23 +11,29 @@ sentence boundary), any other run of whitespace (line wraps included) is one spa
 MIMIC's ``___`` masks are separate tokens. The graph's ``text`` is the kept sections'
 tokens joined by single spaces, headers included (``"FINDINGS : No effusion ."``), so
 entity spans index ``text.split()`` as RadGraph's do.
+
+Bad input costs only its own report. A report over ``max_chars`` characters (spaCy's own
+limit, 1,000,000, by default) is skipped, with the limit in the message; text with a lone
+surrogate (not valid Unicode, so spaCy cannot store it) is skipped naming the character;
+long punctuation runs are split in linear time first
+(:func:`graphclr.reports.extract.tokenizer.pretokenize`). :meth:`Extractor.pipe` handles
+everything :meth:`Extractor.extract` handles: if spaCy fails on a batch, the batch is
+redone one report at a time, so that only the failing reports are reported.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 from graphclr.reports.extract.lexicon import Lexicon, default_lexicon, load_lexicon
 from graphclr.reports.extract.rules import graph_parts
+from graphclr.reports.extract.tokenizer import pretokenize
 from graphclr.reports.extract.sections import (
     DEFAULT_EXCLUDE,
     DEFAULT_KEEP,
@@ -36,23 +42,34 @@ from graphclr.reports.extract.sections import (
     select_sections,
     split_sections,
 )
-from graphclr.reports.schema import Entity, Relation, ReportGraph
+from graphclr.reports.extract.batch import (
+    EXTRACTOR_NAME,
+    as_row,
+    assemble,
+    chunks,
+    spacy_without_torch,
+    worker_init,
+    worker_run,
+)
+from graphclr.reports.schema import ReportGraph
 
 __all__ = ["Extractor", "ExtractionError", "ExtractorConfig", "GraphComponent", "build_pipeline",
+           "ReportTooLong", "MAX_CHARS",
            "spacy_without_torch", "extract_report", "extract_reports",
            "COMPONENT", "EXTRACTOR_NAME"]
 
 log = logging.getLogger(__name__)
 
 COMPONENT = "graphclr_graph"
-#: recorded in each graph's metadata
-EXTRACTOR_NAME = "graphclr.reports.extract/1"
 _USER_KEY = "graphclr"
 
 _SPACE = re.compile(r"[^\S\n]+")
 _ODD_SPACE = re.compile(r"[^\S\n ]|  ")
 _NEWLINES = re.compile(r" ?\n[\s]*")
 _MASK = re.compile(r"_{2,}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: spaCy's default ``nlp.max_length``
+MAX_CHARS = 1_000_000
 
 
 class ExtractionError(RuntimeError):
@@ -80,6 +97,8 @@ class ExtractorConfig:
             pneumonia", "A versus B") uncertain, as RadGraph annotators tend to, instead of
             present (the default, which matches how the NegBio/Open-i gold labels count
             them; see docs/extractor.md).
+        max_chars: the longest report read; longer ones are skipped with an error naming
+            the limit (default 1,000,000, spaCy's own limit).
     """
 
     sections: tuple[str, ...] = DEFAULT_KEEP
@@ -88,6 +107,24 @@ class ExtractorConfig:
     lexicon_dir: str | None = None
     include_headers: bool = True
     alternatives_uncertain: bool = False
+    max_chars: int = MAX_CHARS
+
+
+class ReportTooLong(ValueError):
+    """A report over :attr:`ExtractorConfig.max_chars` characters (skipped, not truncated)."""
+
+
+def _check_text(text: Any, max_chars: int) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"report text must be a string, got {type(text).__name__}")
+    if len(text) > max_chars:
+        raise ReportTooLong(f"report is {len(text):,} characters long, over the limit of "
+                            f"{max_chars:,} (max_chars)")
+    if not text.isascii():
+        bad = _SURROGATE.search(text)
+        if bad is not None:
+            raise UnicodeError(f"lone surrogate U+{ord(bad.group()):04X} at character "
+                               f"{bad.start()} (not valid Unicode)")
 
 
 def _normalise(body: str) -> str:
@@ -182,13 +219,16 @@ class Extractor:
     def __init__(self, *, sections: Sequence[str] = DEFAULT_KEEP,
                  exclude_sections: Sequence[str] = DEFAULT_EXCLUDE, fallback: str = "unexcluded",
                  lexicon_dir: str | os.PathLike[str] | None = None, include_headers: bool = True,
-                 alternatives_uncertain: bool = False, lexicon: Lexicon | None = None) -> None:
+                 alternatives_uncertain: bool = False, lexicon: Lexicon | None = None,
+                 max_chars: int = MAX_CHARS) -> None:
         if fallback not in FALLBACKS:
             raise ValueError(f"fallback must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
+        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
+            raise ValueError(f"max_chars must be a positive integer, got {max_chars!r}")
         self.config = ExtractorConfig(tuple(s.lower() for s in sections),
                                       tuple(s.lower() for s in exclude_sections), fallback,
                                       str(lexicon_dir) if lexicon_dir is not None else None,
-                                      include_headers, alternatives_uncertain)
+                                      include_headers, alternatives_uncertain, max_chars)
         if lexicon is not None:
             self.lexicon = lexicon
         elif lexicon_dir is not None:
@@ -200,13 +240,16 @@ class Extractor:
             if s not in known:
                 raise ValueError(f"unknown section {s!r} (known: {', '.join(sorted(known))})")
         self.nlp = build_pipeline(self.lexicon, alternatives_uncertain=alternatives_uncertain)
+        # pretokenize may add a space per character; the length check is ours (above)
+        self.nlp.max_length = 2 * max_chars + 16
 
     @classmethod
     def from_config(cls, config: ExtractorConfig) -> Extractor:
         return cls(sections=config.sections, exclude_sections=config.exclude_sections,
                    fallback=config.fallback, lexicon_dir=config.lexicon_dir,
                    include_headers=config.include_headers,
-                   alternatives_uncertain=config.alternatives_uncertain)
+                   alternatives_uncertain=config.alternatives_uncertain,
+                   max_chars=config.max_chars)
 
     # --- text preparation -------------------------------------------------------------
     def sections_of(self, text: str) -> list[Section]:
@@ -224,8 +267,7 @@ class Extractor:
         which the component reads as a section boundary; a blank line inside a section is
         a paragraph break.
         """
-        if not isinstance(text, str):
-            raise TypeError(f"report text must be a string, got {type(text).__name__}")
+        _check_text(text, self.config.max_chars)
         parts: list[str] = []
         names: list[str] = []
         for sec in self.sections_of(text):
@@ -237,7 +279,7 @@ class Extractor:
                 continue
             names.append(sec.name or "text")
             parts.append(body)
-        return "\n\n\n".join(parts), names
+        return pretokenize("\n\n\n".join(parts)), names
 
     # --- extraction -------------------------------------------------------------------
     def extract(self, text: str, report_id: str = "", *, source: str | None = None) -> ReportGraph:
@@ -247,7 +289,7 @@ class Extractor:
             doc = self.nlp(prepared)
         except Exception as err:  # noqa: BLE001
             raise ExtractionError(report_id, err) from err
-        return self._graph(doc, report_id, names, source)
+        return self._report_graph(doc, report_id, names, source)
 
     def pipe(self, items: Iterable[Any], batch_size: int = 256, n_process: int = 1, *,
              on_error: Callable[[str, BaseException], None] | None = None,
@@ -268,7 +310,7 @@ class Extractor:
             raise ValueError(f"n_process must be >= 1, got {n_process}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        rows = (_as_row(x, i) for i, x in enumerate(items))
+        rows = (as_row(x, i) for i, x in enumerate(items))
         if n_process == 1:
             results: Iterable[Any] = self._pipe_local(rows, batch_size)
         else:
@@ -285,146 +327,61 @@ class Extractor:
     def _pipe_pool(self, rows: Iterable[tuple[str, str, str | None]], batch_size: int,
                    n_process: int, mp_context: str) -> Iterator[Any]:
         ctx = multiprocessing.get_context(mp_context)
-        with ctx.Pool(n_process, initializer=_worker_init, initargs=(self.config,)) as pool:
-            for results in pool.imap(_worker_run, _chunks(rows, batch_size)):
+        with ctx.Pool(n_process, initializer=worker_init, initargs=(self.config,)) as pool:
+            for results in pool.imap(worker_run, chunks(rows, batch_size)):
                 for item in results:
-                    yield _assemble(item) if len(item) == 7 else item
+                    yield assemble(item) if len(item) == 7 else item
 
     def _pipe_local(self, rows: Iterable[tuple[str, str, str | None]], batch_size: int,
                     *, compact: bool = False) -> Iterator[Any]:
-        """Graphs (or, with ``compact``, the picklable tuples :func:`_assemble` turns into
+        """Graphs (or, with ``compact``, the picklable tuples :func:`assemble` turns into
         graphs), and ``(report_id, error)`` for reports that failed, in input order."""
-        for chunk in _chunks(rows, batch_size):
+        for chunk in chunks(rows, batch_size):
             prepared: list[Any] = []
             for rid, text, source in chunk:
                 try:
                     prepared.append((rid, source, *self.prepare(text)))
                 except Exception as err:  # noqa: BLE001
                     prepared.append((rid, err))
-            docs = iter(self.nlp.pipe([p[2] for p in prepared if len(p) == 4],
-                                      batch_size=batch_size))
+            docs = iter(self._docs([p[2] for p in prepared if len(p) == 4], batch_size))
             for p in prepared:
                 if len(p) == 2:
                     yield p
                     continue
                 rid, source, _text, names = p
-                words, starts, ents, rels, err = next(docs).user_data[_USER_KEY]
+                doc = next(docs)
+                if isinstance(doc, BaseException):
+                    yield (rid, doc)
+                    continue
+                words, starts, ents, rels, err = doc.user_data[_USER_KEY]
                 if err is not None:
                     yield (rid, err)
                     continue
                 if compact:  # one string pickles far faster than a list of tokens
                     yield (rid, " ".join(words), starts, names, ents, rels, source)
                 else:
-                    yield _assemble((rid, words, starts, names, ents, rels, source))
+                    yield assemble((rid, words, starts, names, ents, rels, source))
 
-    def _graph(self, doc: Any, report_id: str, names: list[str],
+    def _docs(self, texts: list[str], batch_size: int) -> list[Any]:
+        """``nlp.pipe`` over ``texts``; if spaCy fails on the batch, each text alone, with
+        the exception in place of the doc of each text that fails."""
+        try:
+            return list(self.nlp.pipe(texts, batch_size=batch_size))
+        except Exception:  # noqa: BLE001 - found again below, per report
+            out: list[Any] = []
+            for text in texts:
+                try:
+                    out.append(self.nlp(text))
+                except Exception as err:  # noqa: BLE001
+                    out.append(err)
+            return out
+
+    def _report_graph(self, doc: Any, report_id: str, names: list[str],
                source: str | None) -> ReportGraph:
         words, starts, ents, rels, err = doc.user_data[_USER_KEY]
         if err is not None:
             raise ExtractionError(report_id, err)
-        return _assemble((report_id, words, starts, names, ents, rels, source))
-
-
-#: Relations are frozen, so equal ones can be shared between graphs; building a frozen
-#: dataclass costs more than the rules that found it. A bounded memo, not state.
-_RELATIONS: dict[tuple[str, int, int], Relation] = {}
-
-
-def _new_relation(key: tuple[str, int, int]) -> Relation:
-    rel = Relation(*key)
-    if len(_RELATIONS) < 100_000:
-        _RELATIONS[key] = rel
-    return rel
-
-
-def _assemble(parts: tuple[Any, ...]) -> ReportGraph:
-    """A :class:`ReportGraph` from the component's output. Workers send these tuples
-    instead of graphs: pickling slotted dataclasses costs far more than extracting."""
-    report_id, words, starts, names, ents, rels, source = parts
-    if isinstance(words, str):  # from a worker
-        text, words = words, words.split()
-    else:
-        text = " ".join(words)
-    entities = [Entity(words[s] if s == e else " ".join(words[s:e + 1]), label, s, e, str(i + 1), {})
-                for i, (s, e, label) in enumerate(ents)]
-    cache = _RELATIONS
-    relations = [cache.get(r) or _new_relation(r) for r in rels]
-    sections = []
-    if names and len(starts) == len(names):
-        for k, name in enumerate(names):
-            last = (starts[k + 1] if k + 1 < len(starts) else len(words)) - 1
-            if last >= starts[k]:
-                sections.append([name, starts[k], last])
-    metadata: dict[str, Any] = {"data_source": source or "text", "sections": sections,
-                                "extractor": EXTRACTOR_NAME}
-    return ReportGraph(id=str(report_id), text=text, entities=entities,
-                       relations=relations, metadata=metadata)
-
-
-def _as_row(item: Any, index: int) -> tuple[str, str, str | None]:
-    if isinstance(item, tuple) and len(item) == 2:
-        rid, text = item
-        return str(rid), text, None
-    if hasattr(item, "id") and hasattr(item, "text"):
-        return str(item.id), item.text, getattr(item, "source", None)
-    if isinstance(item, str):
-        return str(index), item, None
-    raise TypeError(f"item {index}: expected a (report_id, text) pair or a Report, "
-                    f"got {type(item).__name__}")
-
-
-def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    it = iter(rows)
-    while True:
-        chunk = list(islice(it, size))
-        if not chunk:
-            return
-        yield chunk
-
-
-@contextlib.contextmanager
-def spacy_without_torch() -> Iterator[None]:
-    """Import spaCy without letting its backend (thinc) import torch.
-
-    thinc imports torch when it can, which takes seconds and is useless to a blank
-    pipeline. Only for processes graphclr owns (extraction workers, ``graphclr extract``
-    and ``graphclr label``): thinc then believes torch is absent for the life of the
-    process. Does nothing when torch or spaCy is already imported.
-    """
-    if "torch" in sys.modules or "spacy" in sys.modules:
-        yield
-        return
-    sys.modules["torch"] = None  # type: ignore[assignment]  # makes "import torch" fail
-    try:
-        import spacy  # noqa: F401
-
-        yield
-    finally:
-        if "torch" in sys.modules and sys.modules["torch"] is None:
-            del sys.modules["torch"]
-
-
-_WORKER: dict[str, Extractor] = {}
-
-
-def _worker_init(config: ExtractorConfig) -> None:
-    with spacy_without_torch():
-        _WORKER["extractor"] = Extractor.from_config(config)
-
-
-def _worker_run(chunk: list[tuple[str, str, str | None]]) -> list[Any]:
-    out = _WORKER["extractor"]._pipe_local(chunk, len(chunk), compact=True)
-    return [x if len(x) == 7 else (x[0], _picklable(x[1])) for x in out]
-
-
-def _picklable(err: BaseException) -> BaseException:
-    try:
-        import pickle
-
-        pickle.dumps(err)
-        return err
-    except Exception:  # noqa: BLE001
-        return RuntimeError(f"{type(err).__name__}: {err}")
+        return assemble((report_id, words, starts, names, ents, rels, source))
 
 
 _DEFAULT: dict[str, Extractor] = {}

@@ -30,33 +30,12 @@ no negation or uncertainty scope crosses it.
 6. A modifier takes the certainty of the observation it modifies ("no large effusion":
    both absent).
 
-**Relations.**
-
-* *Anatomy phrases*: consecutive anatomy words form a phrase; its head is its last
-  structure word (``head`` in ``anatomy.tsv``) and every other word ``modify`` -> head
-  ("right lower lobe": right, lower -modify-> lobe; "left pleural": left -modify->
-  pleural). A phrase of only qualifiers continues over "and"/"," ("right and left lower
-  lobes").
-* *modify* (observation -> observation): an adjective observation directly before an
-  observation noun modifies it ("calcified granuloma", "degenerative changes"); a
-  modifier (size, severity, chronicity, change, pattern) modifies the next observation
-  in its clause across anatomy and other modifiers ("small left pleural effusion",
-  "small to moderate effusion"), else the previous one across a linking verb ("the
-  effusion is small").
-* *located_at* (observation -> anatomy phrase head), first rule that applies:
-  R1 the anatomy phrase right before it ("left pleural effusion", "heart size normal");
-  R2 the anatomy phrase after it, adjacent or after a location preposition ("opacity in
-  the right lower lobe", "enlarged heart", "effusions bilaterally"), and phrases listed
-  after that one; observations coordinated before it share the location
-  ("atelectasis or consolidation in the left base");
-  R3 (when R1 did not apply) the subject phrase before a linking verb ("heart size is
-  normal", "the lungs are hyperinflated"), and subjects coordinated with it.
-  A modifier that modifies nothing is located like an observation ("low lung volumes",
-  "stable cardiomediastinal silhouette").
-* *suggestive_of*: a ``suggest_unc``/``suggest_pos`` trigger ("may represent",
-  "consistent with") links the nearest observation before it in the sentence to the
-  first observation after it in its clause and those listed with it; so does an
-  uncertainty word right after a comma ("opacity, likely atelectasis").
+**Relations.** *Anatomy phrases*: consecutive anatomy words form a phrase; its head is
+its last structure word (``head`` in ``anatomy.tsv``) and every other word ``modify`` ->
+head ("right lower lobe": right, lower -modify-> lobe; "left pleural": left -modify->
+pleural). A phrase of only qualifiers continues over "and"/"," ("right and left lower
+lobes"). ``modify`` between observations, ``located_at`` and ``suggestive_of`` are the
+rules of :mod:`graphclr.reports.extract.relations`.
 
 **Laterality convention.** Laterality and zone words are anatomy entities that modify the
 head of their phrase; an observation is located_at the head. With no structure word
@@ -76,20 +55,25 @@ Examples:
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Sequence
 
-from graphclr.constants import LOCATED_AT, MODIFY, SUGGESTIVE_OF
+from graphclr.constants import MODIFY
 from graphclr.reports.extract.lexicon import ANATOMY_KIND, TRIGGER_KIND, Lexicon, Term, longest_term
+from graphclr.reports.extract.relations import (
+    ABSENT,
+    MAX_GAP,
+    PRESENT,
+    UNCERTAIN,
+    add_relations,
+    gap_ok,
+    phrase_head,
+)
 
 __all__ = ["graph_parts", "SENTENCE_END", "MAX_GAP"]
 
 #: tokens after which a sentence ends
 SENTENCE_END = frozenset({".", "!", "?", ";", ":"})
-#: the longest gap (in tokens) a relation rule bridges
-MAX_GAP = 8
-
-PRESENT, ABSENT, UNCERTAIN = "present", "absent", "uncertain"
 _LABEL = {PRESENT: "OBS-DP", ABSENT: "OBS-DA", UNCERTAIN: "OBS-U"}
 _UNITS = frozenset({"cm", "mm", "m", "x", "th", "st", "nd", "rd"})
 _GRAMMAR_CHAR = {"det": "d", "prep": "p", "cop": "c", "conj": "j", "or": "o", "adv": "v"}
@@ -100,19 +84,9 @@ _GRAMMAR_CHAR = {"det": "d", "prep": "p", "cop": "c", "conj": "j", "or": "o", "a
 # d article/mask/number, p preposition, c linking verb, j list word, o or-word,
 # v adverb, "," comma, x anything else.
 _ADJ_GAP = "d"
-_MOD_NEXT_GAP = "MAdv"
-_MOD_PREV_GAP = "cdvM,"
-_R1_GAP = "Mdv"
-_R2_GAP = "pdcMv"
-_R3_GAP = "cdvMp"
-_COORD_GAP = "jod,M"
 _POST_GAP = "dpjov"
-_SUGGEST_FIRST_GAP = "dMAvp"
-_SUGGEST_NEXT_GAP = "jodMA,"
 _GROUP_GAP = "d"
 _GROUP_LIST_GAP = "jod,"
-_PHRASE_LIST_GAP = "jd,"
-_ALT_GAP = "odMA,j"
 
 
 class _Mention:
@@ -247,7 +221,7 @@ def graph_parts(words: Sequence[str], breaks: Sequence[int], lexicon: Lexicon,
     relations: list[tuple[str, _Mention, _Mention]] = []
     groups = _anatomy_groups(mentions, cstr, relations)
     if obs:
-        _relations(mentions, obs, groups, cstr, keys, relations, alternatives_uncertain)
+        add_relations(mentions, obs, groups, cstr, keys, relations, alternatives_uncertain)
     entities: list[tuple[int, int, str]] = []
     for m in mentions:
         if m.kind == TRIGGER_KIND:
@@ -262,128 +236,6 @@ def graph_parts(words: Sequence[str], breaks: Sequence[int], lexicon: Lexicon,
             seen.add(key)
             rels.append(key)
     return entities, rels
-
-
-def _ok(gap: str, allowed: str) -> bool:
-    return len(gap) <= MAX_GAP and not gap.strip(allowed)
-
-
-def _relations(mentions: list[_Mention], obs: list[_Mention], groups: list[list[_Mention]],
-               cstr: str, keys: Sequence[str], relations: list[tuple[str, _Mention, _Mention]],
-               alternatives: bool) -> None:
-    """modify, located_at and suggestive_of for the whole report (rules are limited to a
-    clause or sentence by the mentions' ``clause``/``sent`` ids)."""
-    for m in obs:
-        if m.adj_target is not None:
-            relations.append((MODIFY, m, m.adj_target))
-    heads = [m for m in obs if not m.modifier and not m.attached]
-    head_starts = [m.start for m in heads]
-    # modifiers: the next observation, else the previous one across a linking verb
-    for m in obs:
-        if not m.modifier:
-            continue
-        target = None
-        j = bisect_left(head_starts, m.end)
-        if j < len(heads):
-            nxt = heads[j]
-            if nxt.clause == m.clause and _ok(_mod_gap(cstr, keys, m.end, nxt.start), _MOD_NEXT_GAP):
-                target = nxt
-        if target is None:
-            j = bisect_right(head_starts, m.start) - 1
-            if j >= 0:
-                prv = heads[j]
-                if prv.end <= m.start and prv.clause == m.clause \
-                        and _ok(cstr[prv.end:m.start], _MOD_PREV_GAP):
-                    target = prv
-        if target is not None:
-            relations.append((MODIFY, m, target))
-            m.attached = True
-    # locations
-    g_starts = [g[0].start for g in groups]
-    g_ends = [g[-1].end for g in groups]
-    located_by_r2: list[tuple[_Mention, list[list[_Mention]]]] = []
-    for m in obs:
-        if m.attached:
-            continue
-        before = bisect_right(g_ends, m.start) - 1  # last phrase ending before m
-        if before >= 0:
-            g = groups[before]
-            if g[-1].clause == m.clause and _ok(cstr[g[-1].end:m.start], _R1_GAP):
-                relations.append((LOCATED_AT, m, _head(g)))  # R1
-                m.located = True
-                continue
-        after = bisect_left(g_starts, m.end)  # first phrase starting after m
-        if after < len(groups):
-            g = groups[after]
-            gap = cstr[m.end:g[0].start]
-            if g[0].clause == m.clause and _ok(gap, _R2_GAP) \
-                    and (not gap or "p" in gap or not gap.strip("dv")):
-                targets = [g]  # R2
-                for g2 in groups[after + 1:]:
-                    if g2[0].clause != m.clause or not _ok(cstr[targets[-1][-1].end:g2[0].start],
-                                                           _PHRASE_LIST_GAP):
-                        break
-                    targets.append(g2)
-                for t in targets:
-                    relations.append((LOCATED_AT, m, _head(t)))
-                m.located = True
-                located_by_r2.append((m, targets))
-        if before >= 0:
-            g = groups[before]
-            gap = cstr[g[-1].end:m.start]
-            if g[-1].clause == m.clause and "c" in gap and _ok(gap, _R3_GAP):
-                subjects = [g]  # R3
-                for g0 in reversed(groups[:before]):
-                    if g0[-1].clause != m.clause or not _ok(cstr[g0[-1].end:subjects[-1][0].start],
-                                                            _PHRASE_LIST_GAP):
-                        break
-                    subjects.append(g0)
-                for t in reversed(subjects):
-                    relations.append((LOCATED_AT, m, _head(t)))
-                m.located = True
-    # observations listed before an R2-located one share its location
-    for m, targets in located_by_r2:
-        prev = m
-        j = bisect_left(head_starts, m.start) - 1
-        while j >= 0:
-            o = heads[j]
-            j -= 1
-            if o.end > prev.start:
-                continue
-            if o.located or o.clause != m.clause or not _ok(cstr[o.end:prev.start], _COORD_GAP):
-                break
-            for t in targets:
-                relations.append((LOCATED_AT, o, _head(t)))
-            o.located = True
-            prev = o
-    _suggestive(mentions, heads, head_starts, cstr, relations)
-    if alternatives:
-        for a, b in zip(heads, heads[1:]):
-            gap = cstr[a.end:b.start]
-            if a.clause == b.clause and "o" in gap and _ok(gap, _ALT_GAP) \
-                    and a.cert == PRESENT and b.cert == PRESENT:
-                a.cert = b.cert = UNCERTAIN
-    # modifiers share the certainty of what they modify
-    for typ, h, t in relations:
-        if typ == MODIFY and h.kind != ANATOMY_KIND and t.kind != ANATOMY_KIND:
-            h.cert = t.cert
-
-
-def _mod_gap(cstr: str, keys: Sequence[str], a: int, b: int) -> str:
-    """Gap for modifier -> next observation: "to"/"and"/"," between modifiers allowed
-    ("small to moderate effusion")."""
-    gap = cstr[a:b]
-    if "p" in gap or "j" in gap or "," in gap:
-        return "".join("d" if c in "pj," and keys[a + i] in ("to", "and", ",") else c
-                       for i, c in enumerate(gap))
-    return gap
-
-
-def _head(group: list[_Mention]) -> _Mention:
-    for m in reversed(group):
-        if m.term.category == "head":
-            return m
-    return group[-1]
 
 
 def _anatomy_groups(ments: list[_Mention], cstr: str,
@@ -402,7 +254,7 @@ def _anatomy_groups(ments: list[_Mention], cstr: str,
         if cur:
             gap = cstr[cur[-1].end:m.start]
             joined = len(gap) <= 1 and not gap.strip(_GROUP_GAP)
-            if not joined and gap and len(gap) <= 2 and not gap.strip(_GROUP_LIST_GAP) \
+            if not joined and len(gap) == 1 and not gap.strip(_GROUP_LIST_GAP) \
                     and all(x.term.category == "mod" for x in cur):
                 joined = True  # "right and left lower lobes"
             if not joined:
@@ -413,7 +265,7 @@ def _anatomy_groups(ments: list[_Mention], cstr: str,
         groups.append(cur)
     for g in groups:
         if len(g) > 1:
-            head = _head(g)
+            head = phrase_head(g)
             for m in g:
                 if m is not head:
                     relations.append((MODIFY, m, head))
@@ -454,7 +306,7 @@ def _certainty(clause: list[_Mention], cstr: str) -> None:
         for j in range(k - 1, -1, -1):
             m = clause[j]
             gap = cstr[m.end:right]
-            if not _ok(gap, _POST_GAP):
+            if not gap_ok(gap, _POST_GAP):
                 break
             if "j" in gap or "o" in gap:
                 crossed_conj = True
@@ -465,39 +317,3 @@ def _certainty(clause: list[_Mention], cstr: str) -> None:
                     break
                 m.cert = value
             right = m.start
-
-
-def _suggestive(mentions: list[_Mention], heads: list[_Mention], head_starts: list[int],
-                cstr: str, relations: list[tuple[str, _Mention, _Mention]]) -> None:
-    last_trigger = -1  # start of the latest trigger seen, for the hedge rule
-    for t in mentions:
-        if t.kind != TRIGGER_KIND:
-            continue
-        prev_trigger, last_trigger = last_trigger, t.start
-        role = t.role
-        if role != "suggest_unc" and role != "suggest_pos":
-            # "opacity, likely atelectasis": a hedge right after a comma
-            if role != "unc_pre" or t.start == 0 or cstr[t.start - 1] != ",":
-                continue
-        j = bisect_right(head_starts, t.start) - 1
-        if j < 0 or heads[j].end > t.start or heads[j].sent != t.sent:
-            continue
-        source = heads[j]
-        if source.cert == ABSENT:  # "no opacity to suggest pneumonia": nothing suggests
-            continue
-        if role == "unc_pre" and (source.normal or prev_trigger >= source.end):
-            continue  # only when no other trigger lies between
-        targets: list[_Mention] = []
-        for n in heads[j + 1:]:
-            if n.start < t.end:
-                continue
-            if n.clause != t.clause:
-                break
-            if targets:
-                if not _ok(cstr[targets[-1].end:n.start], _SUGGEST_NEXT_GAP):
-                    break
-            elif not _ok(cstr[t.end:n.start], _SUGGEST_FIRST_GAP):
-                break
-            targets.append(n)
-        for n in targets:
-            relations.append((SUGGESTIVE_OF, source, n))

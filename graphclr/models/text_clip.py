@@ -1,5 +1,8 @@
 """``TextCLIP``: the image-text contrastive baseline, with the same contract as ``GraphCLIP``.
 
+Built by :func:`graphclr.models.create_model` for ``"model_type": "text"`` configs; its text
+tower (encoder and processor) comes from :func:`graphclr.text.build_text_tower`.
+
 Both models derive from :class:`graphclr.models.contrastive.ContrastiveModel` (the maths,
 the temperature, ``encode_image``/``encode_report``/``forward``, LiT locking) and train under
 the same loop (:mod:`graphclr.train`), loss (:class:`graphclr.loss.ClipLoss`), data and
@@ -46,7 +49,7 @@ class TextCLIP(ContrastiveModel):
         proj_bias: give the projections a bias (the reference's have none).
 
     Examples:
-        >>> from graphclr.text.encoders import BagOfWordsEncoder
+        >>> from graphclr.text import BagOfWordsEncoder
         >>> visual = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16))
         >>> m = TextCLIP(visual, BagOfWordsEncoder(10, 8, 8), processor=lambda r: torch.rand(len(r), 10),
         ...              embed_dim=4, visual_dim=16)

@@ -2,8 +2,9 @@
 label) and PNG plots (AUROC vs label fraction, ROC curves, training loss).
 
 Everything here reads the aggregated ``results.json`` structure written by
-:mod:`graphclr.runner.run` (plus the per-encoder score arrays for ROC curves), so a
-report can be regenerated from a finished run without recomputing anything.
+:func:`graphclr.eval.run_protocol` and the benchmark runner (plus the per-encoder score
+arrays, ``encoders/NAME/scores.npz``, for ROC curves), so a report can be regenerated from a
+finished run without recomputing anything (:func:`write_plots`, :func:`write_report`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["format_ci", "markdown_report", "plot_auroc_vs_fraction", "plot_training_loss",
-           "plot_rocs", "write_report"]
+           "plot_rocs", "write_plots", "write_report"]
 
 SYNTHETIC_BANNER = ("> **The images in this benchmark are synthetic.** They are rendered by "
                     "`graphclr.synth` from the knowledge graphs of real Open-i reports; they are "
@@ -76,7 +77,7 @@ def markdown_report(results: Mapping[str, Any]) -> str:
     enc = results.get("encoders", {})
     names = list(enc)
     labels = list(results.get("labels", []))
-    lines: list[str] = [f"# graphclr benchmark: {results.get('name', '')}", ""]
+    lines: list[str] = [f"# graphclr {results.get('kind', 'benchmark')}: {results.get('name', '')}", ""]
     if results.get("synthetic"):
         lines += [SYNTHETIC_BANNER, ""]
     if results.get("description"):
@@ -221,6 +222,10 @@ def markdown_report(results: Mapping[str, Any]) -> str:
     for n in names:
         pt = enc[n].get("pretrain", {})
         desc = enc[n].get("description", "")
+        if not pt:     # an evaluated checkpoint (graphclr eval)
+            lines.append(f"- `{n}`: {desc + ' — ' if desc else ''}checkpoint `{enc[n].get('checkpoint', '?')}`, "
+                         f"{_int(enc[n].get('parameters'))} parameters")
+            continue
         lines.append(f"- `{n}`: {desc} — {_int(pt.get('parameters'))} parameters "
                      f"({_int(pt.get('report_parameters'))} on the report side); pretraining "
                      f"{_num(pt.get('seconds'), '.0f')} s ({_num(pt.get('pairs_per_s'), '.0f')} pairs/s), "
@@ -329,6 +334,44 @@ def plot_rocs(y_true: np.ndarray, scores: Mapping[str, np.ndarray], labels: Sequ
     from graphclr.eval.metrics import plot_roc_curves
 
     return plot_roc_curves(y_true, scores, labels, path, readers=readers, title=title)
+
+
+def write_plots(results: Mapping[str, Any], out_dir: str | os.PathLike[str],
+                readers: Sequence[Any] = ()) -> dict[str, str]:
+    """The PNG plots of a run in ``out_dir/plots``; returns ``{title: relative path}``."""
+    out = Path(out_dir)
+    pdir = out / "plots"
+    plots: dict[str, str] = {}
+    syn = " (synthetic images)" if results.get("synthetic") else ""
+    labels = list(results.get("labels", []))
+    if plot_auroc_vs_fraction(results, pdir / "auroc_vs_label_fraction.png"):
+        plots["AUROC vs label fraction"] = "plots/auroc_vs_label_fraction.png"
+    curves = {n: e.get("loss_curve", []) for n, e in results["encoders"].items()}
+    if plot_training_loss(curves, pdir / "training_loss.png", synthetic=bool(syn)):
+        plots["pretraining loss"] = "plots/training_loss.png"
+    arrays = {n: np.load(out / "encoders" / n / "scores.npz") for n in results["encoders"]}
+    if not arrays:
+        return plots
+    first = next(iter(arrays.values()))
+    y = first["y_test"]
+    names = [str(s) for s in first["test_labels"]]
+    keys = set.intersection(*(set(a.files) for a in arrays.values()))
+    fracs = [k for k in first.files if k.startswith("linear_probe__")]
+    if fracs and fracs[-1] in keys:
+        key = fracs[-1]   # the largest fraction (insertion order)
+        cols = [names.index(lab) for lab in labels]
+        frac = key.split("__", 1)[1]
+        plot_rocs(y[:, cols], {n: a[key] for n, a in arrays.items()}, labels,
+                  pdir / "roc_linear_probe.png", title=f"ROC, linear probe on {frac} of labels{syn}",
+                  readers=readers)
+        plots[f"ROC curves, linear probe {frac}"] = "plots/roc_linear_probe.png"
+    if "zero_shot" in keys:
+        zl = results["encoders"][next(iter(results["encoders"]))]["zero_shot"]["labels"]
+        cols = [names.index(lab) for lab in zl]
+        plot_rocs(y[:, cols], {n: a["zero_shot"] for n, a in arrays.items()}, zl, pdir / "roc_zero_shot.png",
+                  title=f"ROC, zero-shot from prompt graphs{syn}", readers=readers)
+        plots["ROC curves, zero-shot"] = "plots/roc_zero_shot.png"
+    return plots
 
 
 def write_report(results: Mapping[str, Any], out_dir: str | os.PathLike[str]) -> Path:

@@ -1,0 +1,396 @@
+"""Relation rules: ``modify``, ``located_at`` and ``suggestive_of`` between the mentions that
+:mod:`graphclr.reports.extract.rules` matched and scoped.
+
+Every rule reads one *gap*: the token classes between two mentions, one character per
+token (A anatomy, M modifier or an adjective that modifies, O other observation,
+T trigger, d article/mask/number, p preposition, c linking verb, j list word, o or-word,
+v adverb, ``,`` comma, x anything else). A rule bridges a gap when it is at most
+:data:`MAX_GAP` tokens and all its characters are in the rule's allowed set. All rules
+stay inside a clause (located_at, modify) or a sentence (suggestive_of), and each one
+looks only at the nearest candidates found by bisection, so the pass is linear in the
+number of mentions.
+
+**located_at** (observation -> anatomy phrase head). An observation collects *every*
+anatomy phrase the following patterns give it:
+
+* *before* (L1): the phrase right before it ("left pleural effusion"), and the phrases
+  before that one across modifiers and lists ("bibasilar streaky airspace opacities":
+  ``bibasilar`` and ``airspace``; "left 5th and 6th rib fractures"; "heart, mediastinum
+  and hila are normal"); a normal-state word also across a preposition ("heart size within
+  normal limits");
+* *after* (L2): the phrase after it, adjacent or after a location preposition
+  ("opacity in the right lower lobe", "effusions bilaterally"), and then every further
+  phrase chained to it by lists, prepositions, commas, adverbs and modifiers ("in the
+  right midlung and left upper lung", "bilaterally, most prominent in the lung bases",
+  "airspace opacity in the right lung base": both ``airspace`` and ``base``). A phrase
+  that is itself the phrase before a later observation belongs to that one
+  ("opacity in the left base and right pleural effusion");
+* *appositive* (L3): ``observation , phrase`` with no further observation in the
+  sentence ("old fracture, right mid clavicle"; "small effusions, right larger than
+  left": both sides);
+* *subject* (L4, when L1 gave nothing): the subject phrase before a linking verb
+  ("heart size is normal", "the lungs are hyperinflated") and subjects listed with it;
+  or (L5) a location fronted at the start of the sentence ("in the left lower lobe
+  there is airspace disease").
+
+Then locations spread: observations listed before one located *after* share that
+location ("atelectasis or consolidation in the left base", "atelectasis and airspace
+disease in the left base"); an observation coordinated
+*after* a located one, with the same certainty and no side or region of its own,
+shares all of it after an alternative ("aortic ectasia / tortuosity", "left basilar
+atelectasis and/or airspace disease": ``disease`` at ``airspace`` and ``basilar``), and,
+when it has no location at all, after "and" or an appositive comma the phrases that name a side, a
+zone or a structure ("the aorta is dilated and tortuous", "left basilar opacity,
+atelectasis"; not "right pleural effusion and atelectasis"); an observation
+suggested by another ("density in the left base compatible with atelectasis") is
+located where the suggesting one is when it has no location of its own. A modifier that
+modifies nothing is located like an observation ("low lung volumes").
+
+**modify** (observation -> observation): an adjective right before an observation noun
+("calcified granuloma"); a size/severity/chronicity/change/pattern modifier to the next
+observation in its clause across anatomy, adverbs and other modifiers ("small to
+moderate left pleural effusion": both modify ``effusion``), else to the previous one
+across a linking verb, a comma or its anatomy ("the effusion is small", "opacities
+bilaterally, most prominent in the bases"); an intensifier written as an adverb
+modifies the modifier right after it, making a chain ("moderately -modify-> severe
+-modify-> changes", "mildly -modify-> enlarged").
+
+**suggestive_of**: a ``suggest_unc``/``suggest_pos`` trigger ("may represent",
+"compatible with", "concerning for") links the nearest observation before it in the
+sentence to the first observation after it in its clause and those listed with it; so
+does an uncertainty word right after a comma ("opacity, likely atelectasis").
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from typing import Any
+
+from graphclr.constants import LOCATED_AT, MODIFY, SUGGESTIVE_OF
+
+__all__ = ["MAX_GAP", "PRESENT", "ABSENT", "UNCERTAIN", "gap_ok", "phrase_head", "add_relations"]
+
+#: the longest gap (in tokens) a relation rule bridges
+MAX_GAP = 8
+PRESENT, ABSENT, UNCERTAIN = "present", "absent", "uncertain"
+
+_MOD_NEXT_GAP = "MAdv"
+_MOD_PREV_GAP = "cdvM,A"
+_BEFORE_GAP = "Mdv"
+_BEFORE_NORMAL_GAP = "Mdvp"
+_BEFORE_LIST_GAP = "Mdj,"
+_AFTER_GAP = "pdcMv"
+_CHAIN_GAP = "pdjv,M"
+_SUBJECT_GAP = "cdvMp"
+_LIST_BEFORE_GAP = "jod,MA"
+_LIST_AFTER_GAP = "jodM,"
+_FRONTED_GAP = "T,cdvM"
+_SENTENCE_END = frozenset({".", "!", "?", ";", ":"})
+_ANAPHORA = frozenset({"this", "it", "these", "they", "which"})
+_SUGGEST_FIRST_GAP = "dMAvp"
+_SUGGEST_NEXT_GAP = "jodMA,"
+_PHRASE_LIST_GAP = "jd,"
+_ALT_GAP = "odMA,j"
+
+
+def gap_ok(gap: str, allowed: str) -> bool:
+    """Whether a rule with the ``allowed`` gap characters bridges ``gap``."""
+    return len(gap) <= MAX_GAP and not gap.strip(allowed)
+
+
+def phrase_head(group: list[Any]) -> Any:
+    """An anatomy phrase's head: its last structure word, else its last word."""
+    for m in reversed(group):
+        if m.term.category == "head":
+            return m
+    return group[-1]
+
+
+def _shareable(group: list[Any]) -> bool:
+    """A phrase whose location a coordinated observation may share: it names a side, a
+    zone or a structure ("left basilar", "right lung"), not only an organ adjective
+    ("right pleural": the effusion's, not the atelectasis's)."""
+    head = phrase_head(group)
+    return head.term.category == "head" or bool(head.term.laterality or head.term.zone)
+
+
+def add_relations(mentions: list[Any], obs: list[Any], groups: list[list[Any]], cstr: str,
+                  keys: Sequence[str], relations: list[tuple[str, Any, Any]],
+                  alternatives: bool) -> None:
+    """modify, located_at and suggestive_of for the whole report, appended to
+    ``relations`` as ``(type, head mention, tail mention)``."""
+    for m in obs:
+        if m.adj_target is not None:
+            relations.append((MODIFY, m, m.adj_target))
+    heads = [m for m in obs if not m.modifier and not m.attached]
+    head_starts = [m.start for m in heads]
+    _modifiers(obs, heads, head_starts, cstr, keys, relations)
+    located = _locate(obs, heads, head_starts, groups, cstr, keys)
+    suggested = _suggestive(mentions, heads, head_starts, cstr)
+    for source, target in suggested:
+        if target not in located and source in located:
+            located[target] = located[source]
+    for m, targets in located.items():
+        for g in targets:
+            relations.append((LOCATED_AT, m, phrase_head(g)))
+    relations.extend((SUGGESTIVE_OF, source, target) for source, target in suggested)
+    if alternatives:
+        for a, b in zip(heads, heads[1:]):
+            gap = cstr[a.end:b.start]
+            if a.clause == b.clause and "o" in gap and gap_ok(gap, _ALT_GAP) \
+                    and a.cert == PRESENT and b.cert == PRESENT:
+                a.cert = b.cert = UNCERTAIN
+    # modifiers share the certainty of what they modify
+    for typ, h, t in relations:
+        if typ == MODIFY and h.kind == t.kind == "observation":
+            h.cert = t.cert
+
+
+def _modifiers(obs: list[Any], heads: list[Any], head_starts: list[int], cstr: str,
+               keys: Sequence[str], relations: list[tuple[str, Any, Any]]) -> None:
+    """A modifier modifies the next observation in its clause, else the previous one
+    across a linking verb."""
+    for k, m in enumerate(obs):
+        if not m.modifier:
+            continue
+        target = None
+        nxt_mod = obs[k + 1] if k + 1 < len(obs) else None
+        if nxt_mod is not None and nxt_mod.modifier and nxt_mod.start == m.end \
+                and keys[m.end - 1].endswith("ly"):
+            target = nxt_mod  # an intensifier: "moderately -modify-> severe"
+        j = bisect_left(head_starts, m.end)
+        if target is not None:
+            j = len(heads)
+        if j < len(heads):
+            nxt = heads[j]
+            if nxt.clause == m.clause and gap_ok(_mod_gap(cstr, keys, m.end, nxt.start), _MOD_NEXT_GAP):
+                target = nxt
+        if target is None:
+            j = bisect_right(head_starts, m.start) - 1
+            if j >= 0:
+                prv = heads[j]
+                if prv.end <= m.start and prv.clause == m.clause \
+                        and gap_ok(cstr[prv.end:m.start], _MOD_PREV_GAP):
+                    target = prv
+        if target is not None:
+            relations.append((MODIFY, m, target))
+            m.attached = True
+
+
+def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: list[list[Any]],
+            cstr: str, keys: Sequence[str]) -> dict[Any, list[list[Any]]]:
+    """The anatomy phrases each observation is located at (see the module docstring)."""
+    g_starts = [g[0].start for g in groups]
+    g_ends = [g[-1].end for g in groups]
+
+    def before_owner(k: int) -> bool:
+        """Phrase k is the phrase right before a later observation of its clause."""
+        g = groups[k]
+        j = bisect_left(head_starts, g[-1].end)
+        return j < len(heads) and heads[j].clause == g[-1].clause \
+            and gap_ok(cstr[g[-1].end:heads[j].start], _BEFORE_GAP)
+
+    located: dict[Any, list[list[Any]]] = {}
+    after_located: list[Any] = []
+    associated = {m.adj_target or _next_head(heads, head_starts, m) for m in obs
+                  if m.modifier and m.term.key == "associated"}
+    for m in obs:
+        if m.attached:
+            continue
+        found: list[list[Any]] = []
+        before = bisect_right(g_ends, m.start) - 1  # last phrase ending before m
+        by_before = False
+        if before >= 0:
+            g = groups[before]
+            gap = cstr[g[-1].end:m.start]
+            if g[-1].clause == m.clause and (gap_ok(gap, _BEFORE_GAP)
+                                             or (m.normal and gap_ok(gap, _BEFORE_NORMAL_GAP))):
+                found.append(g)  # L1, and the phrases before it across modifiers
+                by_before = True
+                for k in range(before - 1, -1, -1):
+                    g0 = groups[k]
+                    if g0[-1].clause != m.clause \
+                            or not gap_ok(cstr[g0[-1].end:found[-1][0].start], _BEFORE_LIST_GAP):
+                        break
+                    found.append(g0)
+        after = bisect_left(g_starts, m.end)  # first phrase starting after m
+        if after < len(groups):
+            g = groups[after]
+            gap = cstr[m.end:g[0].start]
+            if g[0].clause == m.clause and gap_ok(gap, _AFTER_GAP) \
+                    and (("p" in gap) or (not gap.strip("dv") and not before_owner(after))):
+                found.append(g)  # L2, then the phrases chained to it
+                for k in range(after + 1, len(groups)):
+                    g2 = groups[k]
+                    if g2[0].clause != m.clause or before_owner(k) \
+                            or not gap_ok(cstr[found[-1][-1].end:g2[0].start], _CHAIN_GAP):
+                        break
+                    found.append(g2)
+                after_located.append(m)
+            elif g[0].clause == m.clause and gap.strip("d") == "," and not before_owner(after) \
+                    and not _head_follows(heads, head_starts, g[-1].end, m.sent):
+                found.append(g)  # L3 appositive, and the phrases chained to it
+                for k in range(after + 1, len(groups)):
+                    g2 = groups[k]
+                    if g2[0].clause != m.clause \
+                            or not gap_ok(cstr[found[-1][-1].end:g2[0].start], _CHAIN_GAP):
+                        break
+                    found.append(g2)
+        k = before - len(found) if by_before else before  # the phrase before m's own ones
+        if k >= 0 and _fronted(groups[k], found[-1][0].start if by_before else m.start, m,
+                               cstr, keys):
+            found.append(groups[k])  # L5 "in the left lower lobe there is opacity"
+        elif not by_before and before >= 0:
+            g = groups[before]
+            gap = cstr[g[-1].end:m.start]
+            if g[-1].clause == m.clause and "c" in gap and gap_ok(gap, _SUBJECT_GAP):
+                subjects = [g]  # L4
+                for g0 in reversed(groups[:before]):
+                    if g0[-1].clause != m.clause or not gap_ok(cstr[g0[-1].end:subjects[-1][0].start],
+                                                               _PHRASE_LIST_GAP):
+                        break
+                    subjects.append(g0)
+                found.extend(reversed(subjects))
+        if found:
+            located[m] = found
+    # observations listed before one located after them share that location
+    for m in after_located:
+        prev = m
+        targets = [g for g in located[m] if g[0].start >= m.end]
+        j = bisect_left(head_starts, m.start) - 1
+        while j >= 0:
+            o = heads[j]
+            j -= 1
+            if o.end > prev.start:
+                continue
+            if o in located or o.clause != m.clause or not gap_ok(cstr[o.end:prev.start], _LIST_BEFORE_GAP):
+                break
+            located[o] = targets
+            prev = o
+    # an observation coordinated after a located one shares its location: all of it
+    # after an alternative ("ectasia / tortuosity", "atelectasis or scarring"), the side,
+    # zone or structure after "and" or an appositive comma ("left basilar opacity,
+    # atelectasis")
+    for a, b in zip(heads, heads[1:]):
+        if a not in located or a.clause != b.clause or a.cert != b.cert \
+                or a.normal != b.normal or a.cert == ABSENT:
+            continue
+        own = located.get(b, [])
+        if any(_shareable(g) for g in own):
+            continue  # b names its own side or region
+        # from the end of a's phrases after it to the start of b's phrases before it
+        start = max([a.end] + [g[-1].end for g in located[a] if a.end <= g[-1].end <= b.start])
+        end = min([b.start] + [g[0].start for g in own if start <= g[0].start < b.start])
+        gap = cstr[start:end]
+        if not gap_ok(gap, _LIST_AFTER_GAP):
+            continue
+        if "o" in gap or "/" in keys[start:end]:
+            located[b] = own + [g for g in located[a] if g not in own]
+        elif own:
+            continue
+        elif "j" in gap or gap.lstrip("dM")[:1] == ",":
+            shared = [g for g in located[a] if _shareable(g)]
+            if shared:
+                located[b] = shared
+    # "effusion with associated atelectasis": located where the finding before it is
+    prev: Any = None
+    for m in heads:
+        if m in associated and m not in located and prev is not None and prev.sent == m.sent:
+            located[m] = located[prev]
+        if m in located:
+            prev = m
+    # "There is a right pneumothorax. It is largest at the apex.": a sentence that opens
+    # with a pronoun and names no finding locates the last finding of the sentence before
+    used = {id(g) for targets in located.values() for g in targets}
+    sentence_start = []  # first token of each token's sentence (one pass: stays linear)
+    first = 0
+    for i, k in enumerate(keys):
+        sentence_start.append(first)
+        if k in _SENTENCE_END:
+            first = i + 1
+    for g in groups:
+        if id(g) in used:
+            continue
+        i = sentence_start[g[0].start]
+        if keys[i] not in _ANAPHORA or _head_follows(heads, head_starts, i, g[0].sent):
+            continue
+        j = bisect_left(head_starts, i) - 1
+        if j >= 0 and heads[j].sent == g[0].sent - 1 and heads[j].cert != ABSENT:
+            located.setdefault(heads[j], []).append(g)
+            used.add(id(g))
+    return located
+
+
+def _fronted(g: list[Any], stop: int, m: Any, cstr: str, keys: Sequence[str]) -> bool:
+    """Phrase ``g`` is a location fronted at the start of ``m``'s sentence: only
+    prepositions and articles before it, only triggers ("there is", "no"), commas,
+    verbs, articles, adverbs and modifiers between it and ``stop`` (``m`` or the phrase
+    right before ``m``)."""
+    if g[0].sent != m.sent or not gap_ok(cstr[g[-1].end:stop], _FRONTED_GAP):
+        return False
+    i = g[0].start
+    seen_prep = False
+    while i > 0 and keys[i - 1] not in _SENTENCE_END and cstr[i - 1] in "pd":
+        seen_prep = seen_prep or cstr[i - 1] == "p"
+        i -= 1
+    return seen_prep and (i == 0 or keys[i - 1] in _SENTENCE_END)
+
+
+def _next_head(heads: list[Any], head_starts: list[int], m: Any) -> Any:
+    j = bisect_left(head_starts, m.end)
+    return heads[j] if j < len(heads) else None
+
+
+def _head_follows(heads: list[Any], head_starts: list[int], start: int, sent: int) -> bool:
+    """Whether an observation (not a modifier) follows ``start`` in sentence ``sent``."""
+    j = bisect_left(head_starts, start)
+    return j < len(heads) and heads[j].sent == sent
+
+
+def _mod_gap(cstr: str, keys: Sequence[str], a: int, b: int) -> str:
+    """Gap for modifier -> next observation: "to"/"and"/"," between modifiers allowed
+    ("small to moderate effusion")."""
+    gap = cstr[a:b]
+    if "p" in gap or "j" in gap or "," in gap:
+        return "".join("d" if c in "pj," and keys[a + i] in ("to", "and", ",") else c
+                       for i, c in enumerate(gap))
+    return gap
+
+
+def _suggestive(mentions: list[Any], heads: list[Any], head_starts: list[int],
+                cstr: str) -> list[tuple[Any, Any]]:
+    """The (source, target) pairs of suggestive_of."""
+    pairs: list[tuple[Any, Any]] = []
+    last_trigger = -1  # start of the latest trigger seen, for the hedge rule
+    for t in mentions:
+        if t.kind != "trigger":
+            continue
+        prev_trigger, last_trigger = last_trigger, t.start
+        role = t.role
+        if role != "suggest_unc" and role != "suggest_pos":
+            # "opacity, likely atelectasis": a hedge right after a comma
+            if role != "unc_pre" or t.start == 0 or cstr[t.start - 1] != ",":
+                continue
+        j = bisect_right(head_starts, t.start) - 1
+        if j < 0 or heads[j].end > t.start or heads[j].sent != t.sent:
+            continue
+        source = heads[j]
+        if source.cert == ABSENT:  # "no opacity to suggest pneumonia": nothing suggests
+            continue
+        if role == "unc_pre" and (source.normal or prev_trigger >= source.end):
+            continue  # only when no other trigger lies between
+        targets: list[Any] = []
+        for nxt in heads[j + 1:]:
+            if nxt.start < t.end:
+                continue
+            if nxt.clause != t.clause:
+                break
+            if targets:
+                if not gap_ok(cstr[targets[-1].end:nxt.start], _SUGGEST_NEXT_GAP):
+                    break
+            elif not gap_ok(cstr[t.end:nxt.start], _SUGGEST_FIRST_GAP):
+                break
+            targets.append(nxt)
+        pairs.extend((source, nxt) for nxt in targets)
+    return pairs
