@@ -44,8 +44,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
+        os.close(fd)
         yield Path(tmp)
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)

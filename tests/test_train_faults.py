@@ -65,7 +65,8 @@ def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 # --- issue 11.1: the model's transform, whoever built the dataset -----------------------------
 def test_training_applies_the_model_transform_to_a_csv_dataset(tmp_path: Path) -> None:
     manifest = text_manifest(tmp_path)
-    graphs = {f"i{k}": radgraph_record(TEXTS[k], [("effusion", "OBS-DP", 0, [])]) for k in range(6)}
+    graphs = {f"i{k}": radgraph_record(f"report {k} left effusion", [("effusion", "OBS-DP", 3, [])])
+              for k in range(6)}
     (tmp_path / "graphs.json").write_text(json.dumps(graphs))
     frame = pd.read_csv(manifest).assign(graph_id=[f"i{k}" for k in range(6)])
     frame.to_csv(manifest, index=False)
@@ -130,7 +131,7 @@ def test_skip_bad_images_counts_and_limits(tmp_path: Path, capsys) -> None:
 def test_graph_and_store_errors_are_one_line(tmp_path: Path, capsys) -> None:
     manifest = text_manifest(tmp_path, n=3, graph_id=["g0", "g1", "missing"])
     (tmp_path / "graphs.json").write_text(json.dumps(
-        {f"g{k}": radgraph_record(TEXTS[k], [("effusion", "OBS-DP", 0, [])]) for k in range(2)}))
+        {f"g{k}": radgraph_record(f"report {k} left effusion", [("effusion", "OBS-DP", 3, [])]) for k in range(2)}))
     code, _, err = run_cli(["pretrain", *TINY, "--csv", str(manifest), "--out", str(tmp_path / "r")], capsys)
     assert code == 2
     assert one_line_error(err) == (f"report_without_graph: {manifest}: line 4 (graph_id 'missing' is "
