@@ -147,6 +147,8 @@ def create_model(model: ModelSpec | None = None, *,
         cfg_dict, name = _checkpoint_config(ckpt, pretrained), ckpt.get("model_name")
     else:
         cfg_dict, name = resolve_model_config(model), _name_of(model)
+    if ckpt is not None:
+        cfg_dict = _readout_of_checkpoint(ckpt, cfg_dict)
     if overrides:
         cfg_dict = deep_merge(cfg_dict, dict(overrides))
     if ckpt is not None:
@@ -182,6 +184,18 @@ def create_model(model: ModelSpec | None = None, *,
     if device is not None:
         built = built.to(device)
     return built
+
+
+def _readout_of_checkpoint(ckpt: Mapping[str, Any], cfg_dict: dict[str, Any]) -> dict[str, Any]:
+    """Checkpoints written before ``graph_cfg.pool_readout``/``graph_readout`` existed were
+    trained with the attention-only, [GRAPH]-token-only readout: rebuild them with it (the
+    parameters are the same)."""
+    stored = (ckpt.get("model_config") or {}).get("graph_cfg")
+    if not isinstance(stored, Mapping) or cfg_dict.get("model_type", "graph") != "graph":
+        return cfg_dict
+    old = {k: v for k, v in (("pool_readout", "attention"), ("graph_readout", "token"))
+           if k not in stored}
+    return deep_merge(cfg_dict, {"graph_cfg": old}) if old else cfg_dict
 
 
 def _dataset_texts(dataset: Any) -> list[str]:
