@@ -20,10 +20,6 @@ import re
 import shlex
 from pathlib import Path
 
-#: what runs without --config or --spec
-DEFAULT_EVALUATIONS = {"linear_probe": {}, "few_shot": {}, "zero_shot": {}, "retrieval": {}}
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval", help="evaluate a checkpoint: linear probes, few-shot, zero-shot, retrieval",
@@ -67,6 +63,7 @@ def _inputs(args: argparse.Namespace) -> tuple[dict, dict, list[str] | None]:
         raise ValueError("--graphs and --image-root go with --csv")
     if args.quick and not args.spec:
         raise ValueError("--quick goes with --spec")
+    from graphclr.eval.config import DEFAULT_EVALUATIONS
     from graphclr.runner.spec import read_json_object, resolve_dataset_paths
 
     labels = None
