@@ -59,6 +59,14 @@ modifies the modifier right after it, making a chain ("moderately -modify-> seve
 "compatible with", "concerning for") links the nearest observation before it in the
 sentence to the first observation after it in its clause and those listed with it; so
 does an uncertainty word right after a comma ("opacity, likely atelectasis").
+
+Examples:
+    >>> from graphclr.reports.extract.lexicon import default_lexicon
+    >>> from graphclr.reports.extract.rules import graph_parts
+    >>> words = "Airspace opacities bilaterally , most prominent in the lung bases .".split()
+    >>> ents, rels = graph_parts(words, [], default_lexicon())
+    >>> sorted((t, words[ents[h][0]], words[ents[d][0]]) for t, h, d in rels)
+    [('located_at', 'opacities', 'Airspace'), ('located_at', 'opacities', 'bases'), ('located_at', 'opacities', 'bilaterally'), ('modify', 'lung', 'bases'), ('modify', 'most', 'opacities')]
 """
 
 from __future__ import annotations
