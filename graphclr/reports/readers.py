@@ -238,6 +238,9 @@ def read_text_files(paths: Iterable[str | os.PathLike[str]], *, strict: bool = T
         except ReportFormatError as err:
             _fail(str(err), strict, skipped)
             continue
+        except OSError as err:
+            _fail(f"{p}: cannot be read ({err.strerror or err})", strict, skipped)
+            continue
         seen[rid] = str(p)
         yield Report(id=rid, text=text, source="text", metadata={"file": str(p)})
 
