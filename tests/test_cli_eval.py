@@ -118,6 +118,11 @@ def test_eval_a_checkpoint_end_to_end(tmp_path, capsys, one_thread):
     assert main(["eval", str(other), "--csv", str(manifest), "--out", str(out), "--overwrite", *SETTINGS]) == 0
     again = json.loads((out / "results.json").read_text())["encoders"]["model"]
     assert again["checkpoint"] == str(other) and again["linear_probe"] != enc["linear_probe"]
+    # nor is another name's evaluation written over this folder's results.json
+    assert main(["eval", str(other), "--csv", str(manifest), "--out", str(out), "--name", "other", *SETTINGS]) == 2
+    assert capsys.readouterr().err.strip() == (f"graphclr eval: error: {out} holds the results of another run "
+                                               "(eval 'model'); use another --out, or --overwrite to replace "
+                                               "its results.json")
 
 
 @pytest.mark.parametrize("args, message", [
