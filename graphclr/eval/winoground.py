@@ -148,7 +148,11 @@ def score_counterfactuals(model: Any, pairs: Mapping[str, Sequence[Any]] | Seque
             ``report_key``, ``preprocess_cfg``).
         pairs: ``{family: [CounterfactualPair, ...]}`` (as built by
             :func:`graphclr.synth.counterfactual_set.build_counterfactuals`) or one list.
-        image_size: render size (default: the model's preprocessing size).
+        image_size: render size (default: the model's preprocessing size); pass the
+            synthetic benchmark's build ``--size`` so probe images are drawn as its images
+            were (the model's transform then resizes them the same way).
+        batch_size, device: embedding batches and where the model runs.
+        probe_folds, seed: :func:`fact_probe` folds and seed.
 
     Returns:
         ``{family: {"n_pairs", "image", "text", "group", "image_pair", "text_pair",

@@ -103,6 +103,17 @@ def _checkpoint_config(ckpt: Mapping[str, Any], pretrained: str | os.PathLike[st
     return copy.deepcopy(ckpt["model_config"])
 
 
+def _architecture_in_weights(image_cfg: Mapping[str, Any]) -> bool:
+    """Whether the backbone's architecture is read from its weights path (Hugging Face CLIP
+    towers): then a checkpoint's model is rebuilt from that path, if it still exists,
+    before the checkpoint's weights replace the path's."""
+    from graphclr.models.backbones import get_backbone_spec
+
+    path = image_cfg.get("pretrained")
+    backbone = image_cfg.get("backbone", "resnet50")
+    return bool(path) and get_backbone_spec(backbone).from_weights is not None and os.path.exists(path)
+
+
 def create_model(model: ModelSpec | None = None, *,
                  vocab: Vocabulary | None = None,
                  reports: Sequence[Any] | None = None,
@@ -141,7 +152,7 @@ def create_model(model: ModelSpec | None = None, *,
     if overrides:
         cfg_dict = deep_merge(cfg_dict, dict(overrides))
     if ckpt is not None:
-        if isinstance(cfg_dict.get("image_cfg"), dict):
+        if isinstance(cfg_dict.get("image_cfg"), dict) and not _architecture_in_weights(cfg_dict["image_cfg"]):
             cfg_dict["image_cfg"]["pretrained"] = None   # the weights come from the checkpoint
         stored = ckpt.get("vocab")
         if stored is not None:

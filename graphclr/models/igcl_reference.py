@@ -52,7 +52,7 @@ from graphclr.nn.igcl_reference import IGCLReferenceEncoder, reaction_transform
 from graphclr.reports.schema import ReportGraph
 
 __all__ = ["RELATION_IDS", "IGCLReferenceCfg", "reference_edges", "IGCLGraphBatch",
-           "IGCLReferenceProcessor", "IGCLReferenceCLIP"]
+           "IGCLReferenceProcessor", "IGCLReferenceTower", "IGCLReferenceCLIP"]
 
 #: The reference's relation ids (its ``get_edge_label``).
 RELATION_IDS: dict[str, int] = {"located_at": 0, "modify": 1, "suggestive_of": 2}
@@ -192,7 +192,9 @@ class IGCLReferenceProcessor:
                               len(reports))
 
 
-class _Tower(nn.Module):
+class IGCLReferenceTower(nn.Module):
+    """The report tower: :class:`IGCLReferenceEncoder` on an :class:`IGCLGraphBatch`."""
+
     def __init__(self, cfg: IGCLReferenceCfg) -> None:
         super().__init__()
         self.encoder = IGCLReferenceEncoder(cfg.feat_size, cfg.width, cfg.num_rels, cfg.conv_layers,
@@ -216,7 +218,7 @@ class IGCLReferenceCLIP(ContrastiveModel):
         self.vocab = vocab                   # unused: features come from BERT or types
         self.report_processor = IGCLReferenceProcessor(cfg.graph_cfg)
         self.visual = ImageEncoder(cfg.image_cfg)
-        self.graph = _Tower(cfg.graph_cfg)
+        self.graph = IGCLReferenceTower(cfg.graph_cfg)
         heads = {k: getattr(cfg, k) for k in ("proj_bias", "init_logit_scale", "max_logit_scale")}
         self._init_heads(self.visual.output_dim, self.graph.out_dim, cfg.embed_dim, **heads)
 
