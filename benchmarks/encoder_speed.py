@@ -170,15 +170,42 @@ def measure_graph(graph_cfg, vocab, batches, targets, repeats: int, *, fast: boo
 
     torch.manual_seed(0)
     tower, scale = graph_tower(graph_cfg, vocab, fast=fast)
-    step = make_graph_step(tower, scale, batches, targets)
+    return time_step(make_graph_step(tower, scale, batches, targets), targets.shape[0], repeats)
+
+
+def time_step(step, batch: int, repeats: int) -> dict:
+    """Two warm-up calls, then ``repeats`` timed ones; graphs/s from the median."""
     for _ in range(2):
         step()
     t = Timer()
     for _ in range(repeats):
         t(step)
     out = t.summary()
-    out["graphs_per_s"] = targets.shape[0] / out["median_s"]
+    out["graphs_per_s"] = batch / out["median_s"]
     return out
+
+
+def measure_igcl_reference(chunks: list, targets, repeats: int) -> dict:
+    """The reference DRACON tower (``igcl-reference``: full weights, reaction nodes, unmasked
+    transformer) on 772-d node features precomputed as the data side caches them (random
+    span vectors here); ``processor_median_s``: that data side's reference edges and
+    reaction transform per batch."""
+    import torch
+    from torch import nn
+
+    from graphclr.models import get_model_config
+    from graphclr.models.igcl_reference import IGCLReferenceCfg, IGCLReferenceProcessor, IGCLReferenceTower
+
+    gcfg = get_model_config("igcl-reference")["graph_cfg"]
+    processor = IGCLReferenceProcessor(IGCLReferenceCfg.from_dict({**gcfg, "features": "types"}))
+    prep, gen, batches = Timer(), torch.Generator().manual_seed(0), []
+    for c in chunks:
+        b = prep(lambda c=c: processor(c))
+        batches.append(b._replace(x=torch.cat([torch.randn(len(b.x), 768, generator=gen), b.x], 1)))
+    torch.manual_seed(0)
+    tower = nn.Sequential(IGCLReferenceTower(IGCLReferenceCfg.from_dict(gcfg)), nn.Linear(512, 768, bias=False))
+    step = make_graph_step(tower, nn.Parameter(torch.tensor(2.659)), batches, targets)
+    return {**time_step(step, targets.shape[0], repeats), "processor_median_s": prep.summary()["median_s"]}
 
 
 def profile_graph(graph_cfg, vocab, batches, targets, top: int = 15) -> list[dict]:
@@ -357,6 +384,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         dgl_batches = [b.to_dgl() for b in batches]
         variants["DGL heterograph input (converted to a ReportBatch in the step)"] = measure_graph(
             graph_cfg, vocab, dgl_batches, targets, repeats=5)
+        name = "igcl-reference (DRACON, 772-d cached features)"
+        variants[name] = measure_igcl_reference(chunks, targets, repeats=5)
+        print(f"{name:55s} {variants[name]['graphs_per_s']:8.0f} graphs/s")
         result["variants"] = variants
     if args.profile:
         result["profile_top_ops"] = profile_graph(graph_cfg, vocab, batches, targets)

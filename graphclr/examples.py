@@ -13,4 +13,6 @@ def example_radgraph_path() -> Path:
     They cover an empty report, a one-entity report, a report with four components and
     every relation type, a multi-token entity and uncertain findings.
     """
-    return Path(__file__).resolve().parent / "data_files" / "example_radgraph.json"
+    from graphclr.shipped import shipped_dir
+
+    return shipped_dir("data_files") / "example_radgraph.json"

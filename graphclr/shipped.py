@@ -12,7 +12,7 @@ Examples:
     'tiny.json'
     >>> find_json("no-such", "model_configs", what="model config")
     Traceback (most recent call last):
-    ValueError: unknown model config 'no-such'; shipped: ...
+    FileNotFoundError: no model config 'no-such' (not a file, and not one of the shipped: ...)
 """
 
 from __future__ import annotations
@@ -44,17 +44,19 @@ def looks_like_path(name: str | os.PathLike[str]) -> bool:
 
 
 def find_json(name_or_path: str | os.PathLike[str], folder: str, *, what: str = "file") -> Path:
-    """A shipped file by stem, or a user's JSON file by path (which must exist)."""
-    if looks_like_path(name_or_path):
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{what} not found: {path}")
+    """A user's JSON file by path, else the shipped ``graphclr/<folder>/<name>.json``.
+
+    An existing file wins; a name that is neither is a ``FileNotFoundError`` listing the
+    shipped names.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
         return path
-    path = shipped_dir(folder) / f"{os.fspath(name_or_path)}.json"
-    if not path.is_file():
-        raise ValueError(f"unknown {what} {os.fspath(name_or_path)!r}; shipped: "
-                         f"{', '.join(shipped_names(folder))} (or pass a JSON file)")
-    return path
+    shipped = shipped_dir(folder) / f"{os.fspath(name_or_path)}.json"
+    if not looks_like_path(name_or_path) and shipped.is_file():
+        return shipped
+    raise FileNotFoundError(f"no {what} {os.fspath(name_or_path)!r} (not a file, and not one of the "
+                            f"shipped: {', '.join(shipped_names(folder))})")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -122,6 +122,24 @@ def test_quick_benchmark_end_to_end_and_resume(tmp_path, capsys):
     again = json.loads((out / "results.json").read_text())
     assert again["encoders"] == results["encoders"]
     assert "[graph] already done (resumed)" in capsys.readouterr().out
+    # graphclr eval on an encoder's checkpoint, with the run's data and evaluations, is the same code:
+    # the same numbers (zero-shot prompt embeddings may differ in the last float bits)
+    ran = json.loads((out / "spec.json").read_text())
+    (tmp_path / "dataset.json").write_text(json.dumps({**ran["dataset"], "root": str(out / "data")}))
+    (tmp_path / "evaluations.json").write_text(json.dumps(ran["evaluations"]))
+    ev = tmp_path / "eval"
+    assert main(["eval", str(out / "encoders" / "graph" / "pretrain" / "model.pt"), "--dataset",
+                 str(tmp_path / "dataset.json"), "--config", str(tmp_path / "evaluations.json"), "--labels",
+                 ",".join(ran["labels"]), "--name", "graph", "--threads", "1", "--out", str(ev),
+                 "--no-progress"]) == 0
+    evaluated = json.loads((ev / "results.json").read_text())
+    assert evaluated["dataset"]["n_test"] == results["dataset"]["n_test"]
+    mine, theirs = evaluated["encoders"]["graph"], results["encoders"]["graph"]
+    for key in ("linear_probe", "few_shot", "laterality", "retrieval"):
+        assert mine[key] == theirs[key], key
+    assert mine["zero_shot"]["metrics"]["mean"]["auroc"]["value"] == \
+        pytest.approx(theirs["zero_shot"]["metrics"]["mean"]["auroc"]["value"], abs=1e-6)
+    assert (ev / "report.md").read_text().startswith("# graphclr eval: ")
     # a different budget in the same directory is refused, not mixed in
     with pytest.raises(ValueError, match="another dataset/model/budget"):
         main(["-v", "benchmark", "--quick", "--out", str(out), "--no-progress", "--resume",

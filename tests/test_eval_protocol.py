@@ -34,7 +34,7 @@ def test_eval_config_reads_the_default_spec_strictly():
     task = cfg.get("laterality").tasks[0]
     assert (task.left, task.right, task.seeds, task.prompts) == ("Effusion_Left", "Effusion_Right", None,
                                                                  "effusion_laterality")
-    assert cfg.probe_config() == ProbeConfig(epochs=100, lr=0.01, batch_size=64, patience=20)
+    assert cfg.probe == ProbeConfig(epochs=100, lr=0.01, batch_size=64, patience=20)
     assert cfg.seeds() == {"probe": [0, 1, 2], "few-shot": [0], "bootstrap": 0}
     assert cfg.test_labels()[-2:] == ["Effusion_Left", "Effusion_Right"]
     assert cfg.needs_reports() and not EvalConfig.from_dict({"linear_probe": {}}).needs_reports()

@@ -222,3 +222,37 @@ def test_no_deprecation_warning_from_the_new_paths(data) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         create_model_for(data, "text-bow", overrides={"image_cfg": TINY_IMAGE, "embed_dim": 8})
+
+
+# --- one of each helper ------------------------------------------------------------------------
+def test_one_report_field_lookup() -> None:
+    from graphclr.data.base import report_key_of
+    from graphclr.eval._model import report_input
+    from graphclr.train.data import report_key_of as train_key
+
+    assert report_input is report_key_of and train_key is report_key_of
+
+    class Wrapped:                     # DDP-style wrapper of a text model
+        module = type("TextModel", (), {"report_key": "text"})()
+
+    assert report_key_of(Wrapped()) == "text" and report_key_of(object()) == "graph"
+    with pytest.raises(ValueError, match="report_key must be one of"):
+        report_key_of(type("Odd", (), {"report_key": "image"})())
+
+
+def test_one_shipped_json_reader(tmp_path: Path) -> None:
+    from graphclr.eval.zeroshot import builtin_prompts, load_prompts
+    from graphclr.runner.spec import default_spec_path, load_spec
+    from graphclr.shipped import find_json, read_json, shipped_names
+
+    assert builtin_prompts() == shipped_names("eval/prompts") and "chexpert5" in builtin_prompts()
+    assert default_spec_path() == find_json("default", "runner/specs")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": 1,\n  oops}')
+    for read in (read_json, load_prompts, load_spec, add_model_config):   # every reader: file and line
+        with pytest.raises(ValueError, match=rf"^{broken}: invalid JSON at line 2"):
+            read(broken)
+    with pytest.raises(FileNotFoundError, match=r"no prompt set 'nope' \(not a file, and not one of the shipped: .*chexpert5"):
+        load_prompts("nope")
+    with pytest.raises(FileNotFoundError, match=r"no benchmark spec 'nope' .*default"):
+        load_spec("nope")

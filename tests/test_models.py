@@ -291,3 +291,25 @@ def test_bf16_autocast_forward_and_backward(variant, data, vocab) -> None:
     assert torch.isfinite(loss)
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_checkpoint_of_the_attention_only_readout_still_loads_as_it_was_trained(
+        tmp_path: Path, data, vocab) -> None:
+    """Checkpoints written before ``graph_cfg.pool_readout`` existed (issue 10) carry no
+    such field: they are rebuilt with the attention-only readout they were trained with."""
+    torch.manual_seed(0)
+    old = create_model("tiny", vocab=vocab, overrides={
+        "graph_cfg": {"pool_readout": "attention", "graph_readout": "token"}}).eval()
+    path = save_checkpoint(tmp_path / "old.pt", old)
+    raw = torch.load(path, weights_only=True)
+    del raw["model_config"]["graph_cfg"]["pool_readout"]      # as an old checkpoint
+    del raw["model_config"]["graph_cfg"]["graph_readout"]
+    torch.save(raw, path)
+    again = load_model(path).eval()
+    assert again.graph.pool.readout == "attention"
+    assert again.cfg.graph_cfg.graph_readout == "token"
+    new = create_model("tiny", vocab=vocab)
+    assert (new.graph.pool.readout, new.cfg.graph_cfg.graph_readout) == ("attention+mean", "token")
+    batch = old.report_processor(data.graphs[:4])
+    with torch.no_grad():
+        assert torch.equal(old.encode_graph(batch), again.encode_graph(batch))

@@ -134,13 +134,14 @@ def test_rgcn_rejects_bad_settings() -> None:
 
 
 # --- pooling -------------------------------------------------------------------------------
+@pytest.mark.parametrize("readout", ["attention", "attention+mean"])
 @pytest.mark.parametrize("gate", ["gated", "linear"])
-def test_component_pooling_equals_per_graph_loop(gate) -> None:
+def test_component_pooling_equals_per_graph_loop(gate, readout) -> None:
     torch.manual_seed(0)
     vocab = Vocabulary.from_graphs(mixed_reports())
     hg = to_homogeneous(batch_graphs(mixed_reports(), vocab))
     h = torch.randn(hg.num_nodes(), 6)
-    pool = ComponentAttentionPooling(6, hidden=5, gate=gate)
+    pool = ComponentAttentionPooling(6, hidden=5, gate=gate, readout=readout)
     comp = hg.ndata["component_id"]
     n_comp = int(comp.max()) + 1
     pooled, alpha = pool(h, comp, n_comp, return_attention=True)
@@ -157,17 +158,44 @@ def test_pooling_of_a_singleton_component_is_the_node() -> None:
     h = torch.randn(3, 3)
     out = pool(h, torch.tensor([0, 1, 1]), 2)
     assert torch.allclose(out[0], h[0])
+    both = ComponentAttentionPooling(3, hidden=4, readout="attention+mean")
+    assert torch.allclose(both(h, torch.tensor([0, 1, 1]), 2)[0], 2 * h[0])
+
+
+def test_attention_plus_mean_keeps_a_share_of_every_node() -> None:
+    """Hand-made case: a gate that scores the first node +20 and the others 0 puts
+    (almost) all attention on it; the mean term still gives every node 1/|C|."""
+    torch.manual_seed(0)
+    pool = ComponentAttentionPooling(2, gate="linear", readout="attention+mean")
+    with torch.no_grad():
+        pool.w.weight.copy_(torch.tensor([[20.0, 0.0]]))
+    h = torch.tensor([[1.0, 0.0], [0.0, 3.0], [0.0, -6.0]])   # obs, left, right-ish nodes
+    out, alpha = pool(h, torch.tensor([0, 0, 0]), 1, return_attention=True)
+    assert alpha[0] > 0.999
+    expected = h[0] * alpha[0] + (h[1] * alpha[1] + h[2] * alpha[2]) + h.mean(0)
+    assert torch.allclose(out[0], expected, atol=1e-6)
+    assert abs(out[0, 1].item() - (-1.0)) < 1e-3        # (3 - 6) / 3 survives
+    perm = torch.tensor([2, 0, 1])
+    assert torch.allclose(pool(h[perm], torch.tensor([0, 0, 0]), 1), out, atol=1e-6)
+    with pytest.raises(ValueError, match="readout must be one of"):
+        ComponentAttentionPooling(2, readout="max")
 
 
 # --- transformer ---------------------------------------------------------------------------
-def torch_reference(enc: ComponentTransformer, comps: torch.Tensor, graph_of: torch.Tensor,
-                    batch: int) -> torch.Tensor:
-    """nn.TransformerEncoder over padded (token, components) sequences, read at position 0."""
+def torch_reference_all(enc: ComponentTransformer, comps: torch.Tensor, graph_of: torch.Tensor,
+                        batch: int) -> torch.Tensor:
+    """nn.TransformerEncoder over padded (token, components) sequences: every position."""
     cls = enc.graph_token.expand(batch, -1)
     padded, mask, _ = pad_by_segment(comps, graph_of, batch, lead=cls)
     stack = nn.TransformerEncoder(enc.layers[0], num_layers=len(enc.layers), enable_nested_tensor=False)
     stack.layers = enc.layers
-    return stack(padded, src_key_padding_mask=mask)[:, 0]
+    return stack(padded, src_key_padding_mask=mask)
+
+
+def torch_reference(enc: ComponentTransformer, comps: torch.Tensor, graph_of: torch.Tensor,
+                    batch: int) -> torch.Tensor:
+    """nn.TransformerEncoder over padded (token, components) sequences, read at position 0."""
+    return torch_reference_all(enc, comps, graph_of, batch)[:, 0]
 
 
 @pytest.mark.parametrize("layers", [1, 2])
@@ -281,6 +309,40 @@ def test_every_variant_on_a_mixed_batch(variant, featurizer) -> None:
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
     # the empty report differs from the single-node one: both are real embeddings
     assert not torch.allclose(out[0], out[1])
+
+
+@pytest.mark.parametrize("pool_readout,graph_readout", [
+    ("attention+mean", "token+mean"), ("attention", "token+mean"), ("attention+mean", "token"),
+    ("attention", "token"), ("attention+mean", "mean"), ("attention+mean", "token+nodemean")])
+def test_components_readout_equals_a_per_graph_loop(pool_readout, graph_readout) -> None:
+    """The batched readout against a slow twin: per graph, per component, the naive pooling
+    loop, then torch's TransformerEncoder on that graph alone, plus (``token+mean``) the
+    mean of its component vectors written out by hand."""
+    torch.manual_seed(0)
+    reports = mixed_reports()
+    vocab = Vocabulary.from_graphs(reports)
+    enc = GraphEncoder(small_cfg("components", pool_readout=pool_readout,
+                                 graph_readout=graph_readout), vocab_size=len(vocab)).eval()
+    assert enc.pool.readout == pool_readout
+    seen: list[tuple] = []
+    enc.pool.register_forward_hook(lambda mod, args, out: seen.append(args))
+    with torch.no_grad():
+        out = enc(batch_graphs(reports, vocab))
+        h, comp = seen[0][0], seen[0][1]
+        h = h.full() if hasattr(h, "full") else h
+        hg = to_homogeneous(batch_graphs(reports, vocab))
+        per_graph = reference_component_pooling(enc.pool, h, hg.ndata["graph_id"].tolist(),
+                                                comp.tolist())
+        for g, comps in enumerate(per_graph + [[]] * (len(reports) - len(per_graph))):
+            z = torch.stack(comps) if comps else torch.zeros(0, 16)
+            ref = torch_reference_all(enc.transformer, z, torch.zeros(len(comps), dtype=torch.int64), 1)
+            want = ref[0, 0] if graph_readout != "mean" else ref[0, :1 + len(comps)].mean(0)
+            if graph_readout == "token+mean" and comps:
+                want = want + sum(comps) / len(comps)
+            nodes = [i for i, gi in enumerate(hg.ndata["graph_id"].tolist()) if gi == g]
+            if graph_readout == "token+nodemean" and nodes:
+                want = want + sum(h[i] for i in nodes) / len(nodes)
+            assert torch.allclose(out[g], want, atol=1e-5), reports[g].report_id
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -251,3 +251,29 @@ def test_fast_openi_parser_equals_the_full_parse_on_the_archive() -> None:
     assert damage is None and len(members) == 3955
     for name, data in members:
         assert sources.parse_openi_fast(data, name) == parse_openi_xml(data, name), name
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_archive_reader_agrees_with_tarfile(tmp_path: Path, fmt: int) -> None:
+    """The plain-tar fast path and tarfile (pax/long names go there) read the same members."""
+    import io
+
+    from graphclr.reports.openi import _archive_members, _plain_tar_files
+
+    path = tmp_path / "r.tgz"
+    long_dir = "ecgen-radiology/" + "d" * 120 + "/"  # > 100 characters: prefix, L or pax
+    with tarfile.open(path, "w:gz", format=fmt) as tar:
+        for f in sorted((OPENI / "ecgen-radiology").glob("*.xml")):
+            tar.add(f, arcname=f"ecgen-radiology/{f.name}")
+        info = tarfile.TarInfo(long_dir + "7.xml")
+        data = (OPENI / "ecgen-radiology" / "2.xml").read_bytes().replace(b"CXR2", b"CXR7")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    members, damage = _archive_members(path)
+    with tarfile.open(path) as tar:
+        expected = [(m.name, tar.extractfile(m).read()) for m in tar if m.name.endswith(".xml")]
+    assert damage is None and members == expected and len(members) == 4
+    import gzip
+
+    plain = _plain_tar_files(gzip.decompress(path.read_bytes()))
+    assert (plain is None) == (fmt != tarfile.USTAR_FORMAT)

@@ -223,3 +223,13 @@ def test_old_synth_finding_is_a_deprecated_builder_of_the_one_class() -> None:
     assert old == finding("effusion", "present", "left", size="moderate")
     with pytest.raises(ValueError, match="unknown drawable finding 'efusion'"):
         finding("efusion")
+
+
+def test_the_old_regex_reader_is_gone_and_its_method_name_warns() -> None:
+    g = graph("small left pleural effusion", [("small", "OBS-DP"), ("left", "ANAT-DP"), ("pleural", "ANAT-DP"),
+                                              ("effusion", "OBS-DP")],
+              [("modify", 0, 3), ("located_at", 3, 2), ("modify", 1, 2)])
+    with pytest.warns(DeprecationWarning, match=r"method='rules'\) is deprecated"):
+        old = findings_from_graph(g, "rules")
+    assert old == findings_from_graph(g) and [tuple(drawable(f))[:5] for f in old] == [
+        ("effusion", "present", "left", None, "small")]

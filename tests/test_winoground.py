@@ -79,3 +79,11 @@ def test_score_counterfactuals_on_a_tiny_model() -> None:
         for k in ("image", "text", "group"):
             assert 0.0 <= s[k] <= 1.0
         assert s["probe_image"]["folds"] == 3 and 0.0 <= s["probe_image"]["accuracy"] <= 1.0
+
+
+def test_reports_that_embed_alike_score_zero_not_chance() -> None:
+    rng = np.random.default_rng(1)
+    img = rng.normal(size=(10, 2, 4))
+    same = np.repeat(rng.normal(size=(10, 1, 4)), 2, axis=1)   # a bag of words on a binding pair
+    s = winoground_scores(pair_similarities(img, same))
+    assert s["image"] == 0.0 and s["group"] == 0.0

@@ -20,10 +20,6 @@ import re
 import shlex
 from pathlib import Path
 
-#: what runs without --config or --spec
-DEFAULT_EVALUATIONS = {"linear_probe": {}, "few_shot": {}, "zero_shot": {}, "retrieval": {}}
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval", help="evaluate a checkpoint: linear probes, few-shot, zero-shot, retrieval",
@@ -51,14 +47,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an evaluation under --name in --out")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch for feature extraction")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's; with --spec, "
+                                                              "the spec's 'threads')")
     p.add_argument("--in-memory-mb", type=int, default=2048,
                    help="memory that may hold pre-transformed images (larger sets are read as they go)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
-def _inputs(args: argparse.Namespace) -> tuple[dict, dict, list[str] | None]:
-    """(dataset section, evaluations object, labels) from the arguments."""
+def _inputs(args: argparse.Namespace) -> tuple[dict, dict, list[str] | None, int | None]:
+    """(dataset section, evaluations object, labels, threads) from the arguments."""
     given = [flag for flag, v in (("--csv", args.csv), ("--dataset", args.dataset), ("--spec", args.spec)) if v]
     if len(given) != 1:
         raise ValueError("give exactly one of --csv MANIFEST, --dataset FILE or --spec SPEC"
@@ -67,15 +65,17 @@ def _inputs(args: argparse.Namespace) -> tuple[dict, dict, list[str] | None]:
         raise ValueError("--graphs and --image-root go with --csv")
     if args.quick and not args.spec:
         raise ValueError("--quick goes with --spec")
+    from graphclr.eval.config import DEFAULT_EVALUATIONS
     from graphclr.runner.spec import read_json_object, resolve_dataset_paths
 
-    labels = None
+    labels, threads = None, args.threads
     evaluations = dict(DEFAULT_EVALUATIONS)
     if args.spec:
         from graphclr.runner import load_spec
 
         spec = load_spec(args.spec, quick=args.quick)
         dataset, evaluations, labels = spec["dataset"], spec.get("evaluations", {}), spec.get("labels")
+        threads = threads or spec.get("threads")
     elif args.dataset:
         dataset = resolve_dataset_paths(read_json_object(args.dataset, "a dataset section"),
                                         args.dataset.resolve().parent)
@@ -89,7 +89,7 @@ def _inputs(args: argparse.Namespace) -> tuple[dict, dict, list[str] | None]:
         evaluations = read_json_object(args.config, "an 'evaluations' object")
     if args.labels:
         labels = [lab.strip() for lab in args.labels.split(",") if lab.strip()]
-    return dataset, evaluations, labels
+    return dataset, evaluations, labels, threads
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -105,7 +105,7 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    dataset, evaluations, labels = _inputs(args)
+    dataset, evaluations, labels, threads = _inputs(args)
     name = args.name or args.checkpoint.stem
     if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
         raise ValueError(f"--name {name!r}: use letters, digits, '-', '_', '.'")
@@ -118,10 +118,17 @@ def run(args: argparse.Namespace) -> int:
     if args.overrides:
         evaluations = deep_merge(dict(evaluations), parse_set(args.overrides))
     cfg = EvalConfig.from_dict(evaluations, labels=labels, where=str(args.config or "evaluations"))
-    results, report = evaluate_checkpoint(args.checkpoint, dataset, cfg, args.out, name=name, device=args.device,
-                                          batch_size=args.batch_size, in_memory_mb=args.in_memory_mb,
-                                          command=_command(args), progress=not args.no_progress,
-                                          overwrite=args.overwrite)
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads or before))
+    try:
+        results, report = evaluate_checkpoint(args.checkpoint, dataset, cfg, args.out, name=name,
+                                              device=args.device, batch_size=args.batch_size,
+                                              in_memory_mb=args.in_memory_mb, command=_command(args),
+                                              progress=not args.no_progress, overwrite=args.overwrite)
+    finally:
+        torch.set_num_threads(before)
     from graphclr.cli.benchmark import print_outputs
 
     return print_outputs(results, args.out, report)

@@ -36,10 +36,11 @@ from typing import Any
 
 from graphclr.constants import EVAL_LABELS
 from graphclr.eval.igcl_preset import IGCLPresetCfg
+from graphclr.eval.probe import ProbeConfig
 from graphclr.nn._config import dataclass_from_dict
 
-__all__ = ["EvalConfig", "Evaluation", "EVALUATIONS", "LinearProbeCfg", "FewShotCfg", "ZeroShotCfg",
-           "LateralityTask", "LateralityCfg", "RetrievalCfg", "SHARED_FIELDS"]
+__all__ = ["EvalConfig", "Evaluation", "EVALUATIONS", "DEFAULT_EVALUATIONS", "LinearProbeCfg", "FewShotCfg",
+           "ZeroShotCfg", "LateralityTask", "LateralityCfg", "RetrievalCfg", "SHARED_FIELDS"]
 
 
 def _ints(values: Any, where: str, *, minimum: int | None = None) -> tuple[int, ...]:
@@ -197,6 +198,9 @@ EVALUATIONS: dict[str, Evaluation] = {e.name: e for e in (
     Evaluation("igcl", IGCLPresetCfg, "graphclr.eval.igcl_preset:run_igcl"),   # the reference protocol
 )}
 
+#: what runs when nothing says otherwise (``graphclr eval`` without --config or --spec)
+DEFAULT_EVALUATIONS: dict[str, Any] = {"linear_probe": {}, "few_shot": {}, "zero_shot": {}, "retrieval": {}}
+
 #: keys of an ``evaluations`` object that are shared settings, not evaluations
 SHARED_FIELDS = ("n_bootstrap", "probe", "readers")
 
@@ -208,14 +212,14 @@ class EvalConfig:
     Attributes:
         labels: the evaluation labels (default: CheXpert's 5 competition labels + No Finding).
         n_bootstrap: bootstrap resamples of the test set for the 95% CIs.
-        probe: the linear-probe hyper-parameters (:class:`graphclr.eval.ProbeConfig` fields).
+        probe: the linear-probe hyper-parameters (in JSON, :class:`~graphclr.eval.ProbeConfig` fields).
         readers: a CSV of radiologists' operating points drawn on the ROC plots, or ``None``.
         evaluations: name -> settings of the evaluations that run (in :data:`EVALUATIONS` order).
     """
 
     labels: tuple[str, ...] = EVAL_LABELS
     n_bootstrap: int = 1000
-    probe: Mapping[str, Any] = field(default_factory=dict)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
     readers: str | None = None
     evaluations: Mapping[str, Any] = field(default_factory=dict)
 
@@ -233,10 +237,7 @@ class EvalConfig:
         nb = data.get("n_bootstrap", 1000)
         if isinstance(nb, bool) or not isinstance(nb, int) or nb < 0:
             raise ValueError(f"{where}.n_bootstrap: expected an integer >= 0; got {nb!r}")
-        probe = dict(data.get("probe") or {})
-        from graphclr.eval.probe import ProbeConfig
-
-        dataclass_from_dict(ProbeConfig, probe, f"{where}.probe")    # checked now, built on use
+        probe = dataclass_from_dict(ProbeConfig, dict(data.get("probe") or {}), f"{where}.probe")
         readers = data.get("readers") or None
         if readers is not None and not isinstance(readers, str):
             raise ValueError(f"{where}.readers: expected a CSV path; got {readers!r}")
@@ -254,10 +255,10 @@ class EvalConfig:
             raise KeyError(f"no evaluation {name!r}; known: {list(EVALUATIONS)}")
         return self.evaluations.get(name)
 
-    def probe_config(self) -> Any:
-        from graphclr.eval.probe import ProbeConfig
-
-        return ProbeConfig(**dict(self.probe))
+    @classmethod
+    def default(cls, labels: Sequence[str] | None = None) -> EvalConfig:
+        """:data:`DEFAULT_EVALUATIONS` with their default settings."""
+        return cls.from_dict(DEFAULT_EVALUATIONS, labels=labels)
 
     def needs_reports(self) -> bool:
         return any(EVALUATIONS[n].needs_reports for n in self.evaluations)

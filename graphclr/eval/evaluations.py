@@ -66,7 +66,7 @@ class EvalContext:
         return list(self.cfg.labels)
 
     def probe_kwargs(self) -> dict[str, Any]:
-        return {"config": self.cfg.probe_config(), "n_bootstrap": self.cfg.n_bootstrap, "device": self.device}
+        return {"config": self.cfg.probe, "n_bootstrap": self.cfg.n_bootstrap, "device": self.device}
 
 
 def split_scores(res: dict[str, Any]) -> Output:

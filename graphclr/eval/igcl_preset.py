@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import logging
 import random
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -267,7 +268,8 @@ def _metrics(y: np.ndarray, s: np.ndarray, labels: Sequence[str], excludes: Sequ
         out[0, j] = auroc(y[:, j], s[:, j])
         out[1, j] = reference_mcc(y[:, j], s[:, j])
     keep = [j for j, name in enumerate(labels) if name not in excludes]
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():                 # a replicate may have no finite label
+        warnings.simplefilter("ignore", RuntimeWarning)
         out[:, -1] = np.nanmean(out[:, keep], axis=1) if keep else np.nan
     return out
 

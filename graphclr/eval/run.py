@@ -190,8 +190,8 @@ def run_protocol(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig | Mapp
             ``report_processor`` for zero-shot and retrieval), in eval mode on ``device``.
         datasets: ``{"train": ..., "test": ..., "val": ...}`` (``val`` optional): graphclr
             datasets whose transform is the model's eval transform, or :class:`FeatureSet`.
-        cfg: an :class:`EvalConfig`, an ``evaluations`` JSON object, or ``None`` for every
-            evaluation with its defaults.
+        cfg: an :class:`EvalConfig`, an ``evaluations`` JSON object, or ``None``
+            (:meth:`EvalConfig.default`: linear probe, few-shot, zero-shot, retrieval).
         out_dir: where ``results.json``, ``report.md``, ``plots/`` and ``encoders/NAME/`` go.
         name: the model's name in the tables.
         description, synthetic, command: recorded in the results.
@@ -201,7 +201,7 @@ def run_protocol(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig | Mapp
         extra: more fields of the model's entry (e.g. ``{"checkpoint": ...}``).
     """
     if cfg is None:
-        cfg = EvalConfig.from_dict({n: ([] if n == "laterality" else {}) for n in EVALUATIONS})
+        cfg = EvalConfig.default()
     elif not isinstance(cfg, EvalConfig):
         cfg = EvalConfig.from_dict(cfg)
     started = time.perf_counter()

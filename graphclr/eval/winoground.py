@@ -12,7 +12,8 @@ in one fact (:mod:`graphclr.synth.counterfactual`). With ``s_k[i, j] = sim(I_i, 
   :math:`\frac{1}{n}\sum_k [\min(s_k[0,0], s_k[1,1]) > \max(s_k[0,1], s_k[1,0])]`; chance 1/6
   (4 of the 24 orderings of four exchangeable similarities put both matches above both mismatches).
 
-Ties count as failures. ``image_pair``/``text_pair`` are the per-pair versions of the first
+Ties count as failures (as in Winoground): a report encoder that cannot tell the two
+reports apart (a bag of words, on binding and negation pairs) scores 0, not chance. ``image_pair``/``text_pair`` are the per-pair versions of the first
 two (both images of a pair right; chance 1/4), which is what the Winoground paper reports
 (it names them the other way round: its *text* score picks the caption for an image).
 
@@ -147,7 +148,11 @@ def score_counterfactuals(model: Any, pairs: Mapping[str, Sequence[Any]] | Seque
             ``report_key``, ``preprocess_cfg``).
         pairs: ``{family: [CounterfactualPair, ...]}`` (as built by
             :func:`graphclr.synth.counterfactual_set.build_counterfactuals`) or one list.
-        image_size: render size (default: the model's preprocessing size).
+        image_size: render size (default: the model's preprocessing size); pass the
+            synthetic benchmark's build ``--size`` so probe images are drawn as its images
+            were (the model's transform then resizes them the same way).
+        batch_size, device: embedding batches and where the model runs.
+        probe_folds, seed: :func:`fact_probe` folds and seed.
 
     Returns:
         ``{family: {"n_pairs", "image", "text", "group", "image_pair", "text_pair",

@@ -24,12 +24,10 @@ A prompt is report text or a RadGraph record (``{"text": ..., "entities": {...}}
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +38,7 @@ __all__ = ["PromptSet", "load_prompts", "builtin_prompts", "prompt_reports", "Ze
 log = logging.getLogger(__name__)
 
 PROMPT_FORMAT = "graphclr-prompts/1"
-_PROMPT_DIR = Path(__file__).parent / "prompts"
+_PROMPTS = "eval/prompts"   #: the shipped prompt sets' folder (graphclr.shipped)
 Prompt = str | Mapping[str, Any]
 
 
@@ -65,7 +63,9 @@ class PromptSet:
 
 def builtin_prompts() -> list[str]:
     """Names of the prompt files shipped with graphclr (``chexpert5``, ...)."""
-    return sorted(p.stem for p in _PROMPT_DIR.glob("*.json"))
+    from graphclr.shipped import shipped_names
+
+    return shipped_names(_PROMPTS)
 
 
 def load_prompts(name_or_path: str | os.PathLike[str] = "chexpert5") -> PromptSet:
@@ -78,15 +78,10 @@ def load_prompts(name_or_path: str | os.PathLike[str] = "chexpert5") -> PromptSe
         >>> p.names[:2], p.labels["Edema"][1][0]
         (['Atelectasis', 'Cardiomegaly'], 'No pulmonary edema.')
     """
-    path = Path(name_or_path)
-    if not path.suffix and not path.exists():
-        path = _PROMPT_DIR / f"{name_or_path}.json"
-        if not path.exists():
-            raise FileNotFoundError(f"no prompt set {str(name_or_path)!r}; shipped: {', '.join(builtin_prompts())}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON: {err}") from None
+    from graphclr.shipped import find_json, read_json   # the one shipped-JSON reader
+
+    path = find_json(name_or_path, _PROMPTS, what="prompt set")
+    data = read_json(path)
     if data.get("format") != PROMPT_FORMAT:
         raise ValueError(f"{path}: field 'format' must be {PROMPT_FORMAT!r}; got {data.get('format')!r}")
     labels = data.get("labels")

@@ -103,6 +103,17 @@ def _checkpoint_config(ckpt: Mapping[str, Any], pretrained: str | os.PathLike[st
     return copy.deepcopy(ckpt["model_config"])
 
 
+def _architecture_in_weights(image_cfg: Mapping[str, Any]) -> bool:
+    """Whether the backbone's architecture is read from its weights path (Hugging Face CLIP
+    towers): then a checkpoint's model is rebuilt from that path, if it still exists,
+    before the checkpoint's weights replace the path's."""
+    from graphclr.models.backbones import get_backbone_spec
+
+    path = image_cfg.get("pretrained")
+    backbone = image_cfg.get("backbone", "resnet50")
+    return bool(path) and get_backbone_spec(backbone).from_weights is not None and os.path.exists(path)
+
+
 def create_model(model: ModelSpec | None = None, *,
                  vocab: Vocabulary | None = None,
                  reports: Sequence[Any] | None = None,
@@ -136,10 +147,12 @@ def create_model(model: ModelSpec | None = None, *,
         cfg_dict, name = _checkpoint_config(ckpt, pretrained), ckpt.get("model_name")
     else:
         cfg_dict, name = resolve_model_config(model), _name_of(model)
+    if ckpt is not None:
+        cfg_dict = _readout_of_checkpoint(ckpt, cfg_dict)
     if overrides:
         cfg_dict = deep_merge(cfg_dict, dict(overrides))
     if ckpt is not None:
-        if isinstance(cfg_dict.get("image_cfg"), dict):
+        if isinstance(cfg_dict.get("image_cfg"), dict) and not _architecture_in_weights(cfg_dict["image_cfg"]):
             cfg_dict["image_cfg"]["pretrained"] = None   # the weights come from the checkpoint
         stored = ckpt.get("vocab")
         if stored is not None:
@@ -171,6 +184,18 @@ def create_model(model: ModelSpec | None = None, *,
     if device is not None:
         built = built.to(device)
     return built
+
+
+def _readout_of_checkpoint(ckpt: Mapping[str, Any], cfg_dict: dict[str, Any]) -> dict[str, Any]:
+    """Checkpoints written before ``graph_cfg.pool_readout``/``graph_readout`` existed were
+    trained with the attention-only, [GRAPH]-token-only readout: rebuild them with it (the
+    parameters are the same)."""
+    stored = (ckpt.get("model_config") or {}).get("graph_cfg")
+    if not isinstance(stored, Mapping) or cfg_dict.get("model_type", "graph") != "graph":
+        return cfg_dict
+    old = {k: v for k, v in (("pool_readout", "attention"), ("graph_readout", "token"))
+           if k not in stored}
+    return deep_merge(cfg_dict, {"graph_cfg": old}) if old else cfg_dict
 
 
 def _dataset_texts(dataset: Any) -> list[str]:

@@ -21,7 +21,8 @@ the defaults are the reference's):
   (:class:`~graphclr.nn.bert_spans.BertSpanEmbedder` from ``text_model``, a local
   directory), ``"types"`` = the 4-way type one-hot alone (for smoke runs without a BERT);
 * ``drop_empty_graphs``: :meth:`IGCLReferenceCfg.keep` says which reports the reference
-  kept (those with at least one entity); data loading applies it.
+  kept (those with at least one entity); the benchmark runner drops the others' pairs
+  before pretraining (:meth:`IGCLReferenceCLIP.keep_pretrain_pairs`).
 
 Self-loops are removed and duplicate typed edges merged, as PyG's ``coalesce`` did.
 
@@ -52,7 +53,7 @@ from graphclr.nn.igcl_reference import IGCLReferenceEncoder, reaction_transform
 from graphclr.reports.schema import ReportGraph
 
 __all__ = ["RELATION_IDS", "IGCLReferenceCfg", "reference_edges", "IGCLGraphBatch",
-           "IGCLReferenceProcessor", "IGCLReferenceCLIP"]
+           "IGCLReferenceProcessor", "IGCLReferenceTower", "IGCLReferenceCLIP"]
 
 #: The reference's relation ids (its ``get_edge_label``).
 RELATION_IDS: dict[str, int] = {"located_at": 0, "modify": 1, "suggestive_of": 2}
@@ -192,7 +193,9 @@ class IGCLReferenceProcessor:
                               len(reports))
 
 
-class _Tower(nn.Module):
+class IGCLReferenceTower(nn.Module):
+    """The report tower: :class:`IGCLReferenceEncoder` on an :class:`IGCLGraphBatch`."""
+
     def __init__(self, cfg: IGCLReferenceCfg) -> None:
         super().__init__()
         self.encoder = IGCLReferenceEncoder(cfg.feat_size, cfg.width, cfg.num_rels, cfg.conv_layers,
@@ -216,9 +219,22 @@ class IGCLReferenceCLIP(ContrastiveModel):
         self.vocab = vocab                   # unused: features come from BERT or types
         self.report_processor = IGCLReferenceProcessor(cfg.graph_cfg)
         self.visual = ImageEncoder(cfg.image_cfg)
-        self.graph = _Tower(cfg.graph_cfg)
+        self.graph = IGCLReferenceTower(cfg.graph_cfg)
         heads = {k: getattr(cfg, k) for k in ("proj_bias", "init_logit_scale", "max_logit_scale")}
         self._init_heads(self.visual.output_dim, self.graph.out_dim, cfg.embed_dim, **heads)
 
     #: image preprocessing (size, mean/std, ...), saved with checkpoints
     preprocess_cfg = property(lambda self: self.cfg.image_cfg.preprocess_cfg())
+
+    def keep_pretrain_pairs(self, dataset: Any, echo: Any = None) -> Any:
+        """``dataset`` without the pairs whose report graph the reference dropped
+        (:meth:`IGCLReferenceCfg.keep`); the dataset itself when none is dropped."""
+        from graphclr.data.base import SubsetDataset
+
+        keep = [i for i in range(len(dataset))
+                if (g := dataset.report(i)[0]) is None or self.cfg.graph_cfg.keep(g)]
+        if len(keep) == len(dataset):
+            return dataset
+        if echo is not None:
+            echo(f"igcl-reference: {len(dataset) - len(keep)} pretraining pairs with empty graphs dropped")
+        return SubsetDataset(dataset, keep)

@@ -75,6 +75,9 @@ def reference_component_pooling(pool: torch.nn.Module, h: torch.Tensor, graph_of
             members = [i for i in nodes if component_of_node[i] == c]
             hc = h[members]
             alpha = torch.softmax(pool.scores(hc), dim=0)
-            pooled.append((alpha.unsqueeze(1) * hc).sum(0))
+            z = (alpha.unsqueeze(1) * hc).sum(0)
+            if getattr(pool, "readout", "attention") == "attention+mean":
+                z = z + hc.sum(0) / len(members)
+            pooled.append(z)
         out.append(pooled)
     return out

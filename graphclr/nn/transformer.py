@@ -95,20 +95,29 @@ class ComponentTransformer(nn.Module):
             for _ in range(num_layers))
 
     def forward(self, components: torch.Tensor, graph_of_component: torch.Tensor,
-                batch_size: int, *, cls_only: bool = True) -> torch.Tensor:
+                batch_size: int, *, cls_only: bool = True, read: str = "token") -> torch.Tensor:
         """``[batch_size, dim]`` graph embeddings from ``[C, dim]`` component vectors.
 
         ``graph_of_component`` gives each component's graph (``0..batch_size-1``);
-        graphs with no component still get an embedding.
+        graphs with no component still get an embedding. ``read="token"`` reads the
+        [GRAPH] position; ``read="mean"`` the mean of every position's output ([GRAPH]
+        and components; the last layer then runs in full).
         """
+        if read not in ("token", "mean"):
+            raise ValueError(f"read must be 'token' or 'mean', got {read!r}")
         cls = self.graph_token.unsqueeze(0).expand(batch_size, -1)
         comps = components
+        cls_only = cls_only and read == "token"
         n_full = len(self.layers) - 1 if cls_only else len(self.layers)
         for layer in list(self.layers)[:n_full]:
             padded, mask, pos = pad_by_segment(comps, graph_of_component, batch_size, lead=cls)
             padded = layer(padded, src_key_padding_mask=mask)
             cls = padded[:, 0]
             comps = padded[graph_of_component, pos]
+        if read == "mean":
+            count = torch.bincount(graph_of_component, minlength=batch_size).to(cls.dtype)
+            total = cls + cls.new_zeros(cls.shape).index_add_(0, graph_of_component, comps)
+            return total / (1 + count).unsqueeze(1)
         if not cls_only:
             return cls
         return self._cls_layer(self.layers[-1], cls, comps, graph_of_component, batch_size)

@@ -256,6 +256,7 @@ def findings(graph: ReportGraph, *, schema: str = "cxr14", lexicon: Lexicon | No
             chronicity=mods.get("chronicity"), change=mods.get("change"),
             anatomy=anatomy, entity=i, tokens=ent.tokens,
             labels=labels_for(name, schema, lex) if name else ()))
+    anatomy_terms = None  # noqa: F841 - breaks the closure's reference cycle (no GC needed)
     return result
 
 

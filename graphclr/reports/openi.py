@@ -53,7 +53,6 @@ OPENI_SECTIONS: tuple[str, ...] = ("COMPARISON", "INDICATION", "FINDINGS", "IMPR
 _IMAGE_OPEN = re.compile(rb'\s*<parentImage id="([^"<>&]*)">')
 _IMAGE_CLOSE = b"</parentImage>"
 _END = re.compile(rb"\s*</eCitation>\s*\Z")
-_NOT_IN_TAIL = (b"<AbstractText", b"<MeSH", b"<uId", b"<!")
 #: what a damaged archive raises while it is read
 _ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error)
 
@@ -96,7 +95,7 @@ def parse_openi_fast(data: bytes, source: str = "<xml>") -> Report:
     if start < 0:
         return _report(data, source, None)
     tail = data[start:]
-    if any(marker in tail for marker in _NOT_IN_TAIL):
+    if b"<AbstractText" in tail or b"<MeSH" in tail or b"<uId" in tail or b"<!" in tail:
         return _report(data, source, None)
     images: list[str] = []
     pos = 0
@@ -162,6 +161,12 @@ def _archive_members(p: Path) -> tuple[list[tuple[str, bytes | None]], str | Non
             raw, damage = gz.flush(), f"zlib.error: {err}"
         if damage is None and not gz.eof:
             damage = "the gzip stream ends early"
+    plain = _plain_tar_files(raw)
+    if plain is not None:  # the common case, read without tarfile's per-member objects
+        members, short = plain
+        if short:
+            damage = damage or "the tar data ends inside a member"
+        return members, _damaged(p, members, damage) if damage else None
     try:
         tar = tarfile.open(fileobj=io.BytesIO(raw), mode="r:*")
     except _ARCHIVE_ERRORS as err:
@@ -180,6 +185,39 @@ def _archive_members(p: Path) -> tuple[list[tuple[str, bytes | None]], str | Non
             if members:  # the member being read when the data ran out is incomplete
                 members.pop()
     return members, _damaged(p, members, damage) if damage else None
+
+
+def _plain_tar_files(raw: bytes) -> tuple[list[tuple[str, bytes | None]], bool] | None:
+    """The ``.xml`` members of an uncompressed ustar/GNU tar without extensions, and whether
+    the data ended inside a member; ``None`` (let :mod:`tarfile` read it) for anything else:
+    a bad header checksum, long-name or pax headers, links, sparse files, base-256 sizes."""
+    out: list[tuple[str, bytes | None]] = []
+    pos, n = 0, len(raw)
+    while pos + 512 <= n:
+        header = raw[pos:pos + 512]
+        if header.count(0) == 512:
+            return out, False
+        try:
+            size = int(header[124:136].rstrip(b"\0 ").strip() or b"0", 8)
+            checksum = int(header[148:156].rstrip(b"\0 ").strip() or b"-1", 8)
+        except ValueError:
+            return None
+        if checksum != sum(header[:148]) + 256 + sum(header[156:]):
+            return None
+        kind = header[156:157]
+        if kind not in (b"0", b"\0", b"5"):
+            return None
+        name = header[:100].split(b"\0", 1)[0]
+        if header[257:262] == b"ustar" and header[345:346] != b"\0":
+            name = header[345:500].split(b"\0", 1)[0] + b"/" + name
+        start = pos + 512
+        pos = start + (size + 511) // 512 * 512
+        if start + size > n:
+            return out, True
+        if kind == b"5" or not name.endswith(b".xml"):
+            continue
+        out.append((name.decode("utf-8", "surrogateescape"), raw[start:start + size]))
+    return out, pos != n  # a partial header, or padding cut off
 
 
 def _damaged(p: Path, members: list[Any], why: str) -> str:
@@ -216,7 +254,12 @@ def read_openi(path: str | os.PathLike[str] | None = None, *, strict: bool = Tru
             raise FileNotFoundError(f"{p}: no ecgen-radiology/*.xml files")
         for f in files:
             try:
-                yield parse_openi_fast(f.read_bytes(), str(f))
+                data = f.read_bytes()
+            except OSError as err:
+                fail(f"{f}: cannot be read ({err.strerror or err})", strict, skipped)
+                continue
+            try:
+                yield parse_openi_fast(data, str(f))
             except ReportFormatError as err:
                 fail(str(err), strict, skipped)
         return

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from sys import intern
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -383,6 +384,10 @@ def _check_entity(report_id: str, name: str, label: Any, start: Any, end: Any,
             report_id=report_id, field=f"{name}.start_ix")
 
 
+#: equal relations are shared between graphs (they are frozen): a bounded memo, not state
+_RELATIONS: dict[tuple[str, int, int], Relation] = {}
+
+
 def _parse_entities(report_id: str, text: str, raw: Mapping[str, Any],
                     prefix: str) -> tuple[list[Entity], list[Relation]]:
     n_tokens = len(text.split())
@@ -417,12 +422,18 @@ def _parse_entities(report_id: str, text: str, raw: Mapping[str, Any],
             if str(target) not in index:
                 raise RadGraphFormatError(f"target {target!r} is not an entity of this report",
                                           report_id=report_id, field=fld)
-            relations.append(Relation(rtype, i, index[str(target)]))
+            key3 = (rtype, i, index[str(target)])
+            rel = _RELATIONS.get(key3)
+            if rel is None:
+                rel = Relation(*key3)
+                if len(_RELATIONS) < 100_000:
+                    _RELATIONS[key3] = rel
+            relations.append(rel)
         extra = {k: v for k, v in item.items() if k not in _ENTITY_KEYS}
         label, source_label = normalise_label(item["label"])
-        entities.append(Entity(tokens=item["tokens"], label=label,
+        entities.append(Entity(tokens=intern(item["tokens"]), label=label,
                                start_ix=item["start_ix"], end_ix=item["end_ix"],
-                               id=str(key), extra=extra, source_label=source_label))
+                               id=intern(str(key)), extra=extra, source_label=source_label))
     return entities, relations
 
 

@@ -42,7 +42,6 @@ __all__ = ["SPEC_FORMAT", "BenchmarkSpec", "load_spec", "default_spec_path", "ap
            "resolve_dataset_paths"]
 
 SPEC_FORMAT = "graphclr-benchmark/1"
-_SPEC_DIR = Path(__file__).parent / "specs"
 _TOP_LEVEL = {"format", "name", "description", "synthetic", "dataset", "labels", "model", "budget",
               "seed", "encoders", "evaluations", "quick", "device", "in_memory_mb", "threads"}
 
@@ -56,7 +55,9 @@ def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[st
 
 def default_spec_path() -> Path:
     """The built-in default benchmark (synthetic, rendered from the real Open-i reports)."""
-    return _SPEC_DIR / "default.json"
+    from graphclr.shipped import find_json
+
+    return find_json("default", "runner/specs", what="benchmark spec")
 
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -179,11 +180,10 @@ def resolve_dataset_paths(dataset: dict[str, Any], base: Path) -> dict[str, Any]
 
 def read_json_object(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
     """A JSON file that must hold an object; errors name the file and ``what`` it should be."""
+    from graphclr.shipped import read_json   # the one JSON file reader
+
     p = Path(path)
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{p}: not valid JSON: {err}") from None
+    raw = read_json(p)
     if not isinstance(raw, dict):
         raise ValueError(f"{p}: {what} must be a JSON object")
     return dict(raw)
@@ -202,14 +202,9 @@ def load_spec(path: str | os.PathLike[str] | None = None, *, quick: bool = False
     if path is None:
         p = default_spec_path()
     else:
-        p = Path(path)
-        if not p.is_file():
-            shipped = _SPEC_DIR / f"{path}.json"
-            if shipped.is_file():
-                p = shipped
-            else:
-                raise FileNotFoundError(f"no benchmark spec {str(path)!r} (not a file, and not one of the "
-                                        f"shipped specs: {', '.join(sorted(q.stem for q in _SPEC_DIR.glob('*.json')))})")
+        from graphclr.shipped import find_json
+
+        p = find_json(path, "runner/specs", what="benchmark spec")
     spec = read_json_object(p, "a benchmark spec")
     quick_section = spec.get("quick") or {}
     if quick:

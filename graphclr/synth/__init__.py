@@ -18,6 +18,9 @@ from graphclr.synth.build import (
     report_split,
     synthetic_item_id,
 )
+from graphclr.synth.counterfactual import FAMILIES as COUNTERFACTUAL_FAMILIES
+from graphclr.synth.counterfactual import CounterfactualPair, make_pair
+from graphclr.synth.counterfactual_set import build_counterfactuals, openi_counterfactuals
 from graphclr.synth.findings import DEVICE_KINDS, FINDINGS, finding, findings_from_graph, merge_findings
 from graphclr.synth.pairs import SyntheticPairDataset, synthetic_reports
 from graphclr.synth.render import (
@@ -34,6 +37,7 @@ from graphclr.synth.render import (
 )
 
 __all__ = [
+    "COUNTERFACTUAL_FAMILIES", "CounterfactualPair", "build_counterfactuals", "make_pair", "openi_counterfactuals",
     "DEFAULT_UNCERTAIN_PROB", "DEVICE_KINDS", "DrawnFinding", "EVAL_LABEL_COLUMNS", "FINDINGS",
     "finding", "LABEL_COLUMNS", "LATERALITY_COLUMNS", "Patient", "Renderer", "SPLIT_FRACTIONS",
     "SYNTH_VERSION", "SyntheticCase", "SyntheticPairDataset", "synthetic_reports", "build_synthetic_benchmark", "findings_from_graph",

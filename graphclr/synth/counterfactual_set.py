@@ -14,7 +14,9 @@ Examples:
     ...            ("r2", "IMPRESSION: Right upper lobe opacity.")]
     >>> sets = build_counterfactuals(reports, split=None)
     >>> {k: len(v) for k, v in sets.items()}
-    {'binding': 2, 'laterality': 2, 'negation': 2, 'zone': 2, 'size': 2}
+    {'binding': 1, 'laterality': 2, 'negation': 2, 'zone': 2, 'size': 2}
+    >>> [p.source_id for p in sets["binding"]]   # r1 states an effusion and a pneumothorax: no two groups left
+    ['r2']
     >>> [p.edit for p in sets["laterality"]], [p.edit for p in sets["negation"]]
     (['in_place', 'in_place'], ['template', 'template'])
 """

@@ -152,10 +152,10 @@ class GraphComponent:
         from spacy.attrs import ORTH
 
         strings = doc.vocab.strings
-        words = [strings[h] for h in doc.to_array(ORTH).tolist()]  # no Token objects: faster
+        words = list(map(strings.__getitem__, doc.to_array(ORTH).tolist()))  # no Token objects
         breaks: list[int] = []
         sections: list[int] = [0]
-        if any(w.isspace() for w in words):
+        if any(map(str.isspace, words)):
             kept: list[str] = []
             for w in words:
                 if w.isspace():

@@ -49,8 +49,11 @@ modifies nothing is located like an observation ("low lung volumes").
 **modify** (observation -> observation): an adjective right before an observation noun
 ("calcified granuloma"); a size/severity/chronicity/change/pattern modifier to the next
 observation in its clause across anatomy, adverbs and other modifiers ("small to
-moderate left pleural effusion", "mildly enlarged heart": chains of modifiers all modify
-the head), else to the previous one across a linking verb ("the effusion is small").
+moderate left pleural effusion": both modify ``effusion``), else to the previous one
+across a linking verb, a comma or its anatomy ("the effusion is small", "opacities
+bilaterally, most prominent in the bases"); an intensifier written as an adverb
+modifies the modifier right after it, making a chain ("moderately -modify-> severe
+-modify-> changes", "mildly -modify-> enlarged").
 
 **suggestive_of**: a ``suggest_unc``/``suggest_pos`` trigger ("may represent",
 "compatible with", "concerning for") links the nearest observation before it in the
@@ -73,7 +76,7 @@ MAX_GAP = 8
 PRESENT, ABSENT, UNCERTAIN = "present", "absent", "uncertain"
 
 _MOD_NEXT_GAP = "MAdv"
-_MOD_PREV_GAP = "cdvM,"
+_MOD_PREV_GAP = "cdvM,A"
 _BEFORE_GAP = "Mdv"
 _BEFORE_NORMAL_GAP = "Mdvp"
 _BEFORE_LIST_GAP = "Mdj,"
@@ -148,11 +151,17 @@ def _modifiers(obs: list[Any], heads: list[Any], head_starts: list[int], cstr: s
                keys: Sequence[str], relations: list[tuple[str, Any, Any]]) -> None:
     """A modifier modifies the next observation in its clause, else the previous one
     across a linking verb."""
-    for m in obs:
+    for k, m in enumerate(obs):
         if not m.modifier:
             continue
         target = None
+        nxt_mod = obs[k + 1] if k + 1 < len(obs) else None
+        if nxt_mod is not None and nxt_mod.modifier and nxt_mod.start == m.end \
+                and keys[m.end - 1].endswith("ly"):
+            target = nxt_mod  # an intensifier: "moderately -modify-> severe"
         j = bisect_left(head_starts, m.end)
+        if target is not None:
+            j = len(heads)
         if j < len(heads):
             nxt = heads[j]
             if nxt.clause == m.clause and gap_ok(_mod_gap(cstr, keys, m.end, nxt.start), _MOD_NEXT_GAP):
@@ -270,11 +279,13 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
         own = located.get(b, [])
         if any(_shareable(g) for g in own):
             continue  # b names its own side or region
+        # from the end of a's phrases after it to the start of b's phrases before it
         start = max([a.end] + [g[-1].end for g in located[a] if a.end <= g[-1].end <= b.start])
-        gap = cstr[start:b.start]  # from the end of a's own phrases after it
+        end = min([b.start] + [g[0].start for g in own if start <= g[0].start < b.start])
+        gap = cstr[start:end]
         if not gap_ok(gap, _LIST_AFTER_GAP):
             continue
-        if "o" in gap or "/" in keys[start:b.start]:
+        if "o" in gap or "/" in keys[start:end]:
             located[b] = own + [g for g in located[a] if g not in own]
         elif own:
             continue
@@ -292,12 +303,16 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
     # "There is a right pneumothorax. It is largest at the apex.": a sentence that opens
     # with a pronoun and names no finding locates the last finding of the sentence before
     used = {id(g) for targets in located.values() for g in targets}
+    sentence_start = []  # first token of each token's sentence (one pass: stays linear)
+    first = 0
+    for i, k in enumerate(keys):
+        sentence_start.append(first)
+        if k in _SENTENCE_END:
+            first = i + 1
     for g in groups:
         if id(g) in used:
             continue
-        i = g[0].start
-        while i > 0 and keys[i - 1] not in _SENTENCE_END:
-            i -= 1
+        i = sentence_start[g[0].start]
         if keys[i] not in _ANAPHORA or _head_follows(heads, head_starts, i, g[0].sent):
             continue
         j = bisect_left(head_starts, i) - 1
