@@ -13,10 +13,11 @@ effusion-side prompt graphs ("Left pleural effusion.", "Small right pleural effu
   image tower's partner);
 * the effusion-side zero-shot AUROC and probe AUROC of that run (from its ``results.json``).
 
-Usage::
+Usage (one run per pretraining seed; several runs are summarised as mean ± sd)::
 
-    graphclr benchmark benchmarks/specs/readout_ablation.json --out /tmp/readout
-    python benchmarks/readout_attention.py /tmp/readout
+    for s in 0 1 2; do graphclr benchmark benchmarks/specs/readout_ablation.json \
+        --out /tmp/readout$s --set seed=$s; done
+    python benchmarks/readout_attention.py /tmp/readout0 /tmp/readout1 /tmp/readout2
 
 Writes ``benchmarks/results/readout_attention.{json,md}`` (``--out`` to change).
 """
@@ -149,34 +150,63 @@ def measure(run: Path) -> dict[str, Any]:
     return out
 
 
-def _markdown(rows: dict[str, Any], run: Path) -> str:
-    cols = ["readout", "side_attention", "uniform", "cosine_pooled_component", "cosine_encoder_output",
-            "left_right_cosine", "side_zero_shot_auroc",
-            "side_probe_auroc", "zero_shot_mean_auroc"]
-    lines = [f"# Readout ablation: how much of the side survives (run `{run}`)", "",
-             "| encoder | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
-    for name, row in rows.items():
-        cells = [f"{row[c]:.3f}" if isinstance(row.get(c), float) else str(row.get(c, "–"))
-                 for c in cols]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "side_attention: attention weight on the left/right node of the effusion-side "
-              "prompt graphs; uniform: 1/|C| of its component (what a mean gives); "
-              "cosine_*: cosine of the left and the right prompt at that stage (pooled component, "
-              "graph encoder output, final normalised embedding = left_right_cosine). "
-              "The images are synthetic."]
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per encoder and numeric column: ``{"mean", "sd", "values"}`` over the runs (seeds)."""
+    import statistics
+
+    out: dict[str, Any] = {}
+    for rows in runs:
+        for name, row in rows.items():
+            slot = out.setdefault(name, {"readout": row["readout"]})
+            for k, v in row.items():
+                if isinstance(v, float):
+                    slot.setdefault(k, {"values": []})["values"].append(v)
+    for slot in out.values():
+        for v in slot.values():
+            if isinstance(v, dict):
+                vals = v["values"]
+                v["mean"] = statistics.fmean(vals)
+                v["sd"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    return out
+
+
+def _markdown(summary: dict[str, Any], runs: list[Path]) -> str:
+    cols = ["side_attention", "uniform", "cosine_pooled_component", "cosine_encoder_output",
+            "left_right_cosine", "side_zero_shot_auroc", "side_probe_auroc", "zero_shot_mean_auroc"]
+    lines = [f"# Readout ablation: how much of the side survives ({len(runs)} run(s): "
+             + ", ".join(f"`{r}`" for r in runs) + ")", "",
+             "| encoder | readout | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
+    for name, row in summary.items():
+        cells = []
+        for c in cols:
+            v = row.get(c)
+            cells.append("–" if v is None else
+                         f"{v['mean']:.3f}" + (f" ± {v['sd']:.3f}" if len(v["values"]) > 1 else ""))
+        lines.append(f"| {name} | {row['readout']} | " + " | ".join(cells) + " |")
+    lines += ["", "Mean ± sd over the runs (pretraining seeds). side_attention: attention weight "
+              "on the left/right node of the effusion-side prompt graphs; uniform: 1/|C| of its "
+              "component (what a mean gives); cosine_*: cosine of the left and the right prompt "
+              "at that stage (pooled component, graph encoder output, final normalised "
+              "embedding = left_right_cosine); side_zero_shot_auroc / side_probe_auroc: the "
+              "effusion-side zero-shot and linear probe (28 test images per run); "
+              "zero_shot_mean_auroc: the run's 6-label zero-shot mean. The images are synthetic."]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("run", type=Path, help="a finished benchmark output directory")
+    ap.add_argument("runs", type=Path, nargs="+",
+                    help="finished benchmark output directories (one per seed)")
     ap.add_argument("--out", type=Path, default=RESULTS / "readout_attention.json")
     args = ap.parse_args(argv)
-    if not (args.run / "encoders").is_dir():
-        ap.error(f"{args.run}: not a benchmark output directory (no encoders/)")
-    rows = measure(args.run)
-    record("readout_attention", {"run": str(args.run), "encoders": rows}, out=args.out)
-    md = _markdown(rows, args.run)
+    for run in args.runs:
+        if not (run / "encoders").is_dir():
+            ap.error(f"{run}: not a benchmark output directory (no encoders/)")
+    per_run = [measure(run) for run in args.runs]
+    summary = summarise(per_run)
+    record("readout_attention", {"runs": [str(r) for r in args.runs], "per_run": per_run,
+                                 "summary": summary}, out=args.out)
+    md = _markdown(summary, args.runs)
     args.out.with_suffix(".md").write_text(md)
     print(md)
     return 0

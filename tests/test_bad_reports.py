@@ -328,3 +328,14 @@ def test_fuzz_hostile_texts(ex: Extractor) -> None:
             one = ex.extract(text, rid)
             assert (one.text, one.entities, one.relations) == (by_id[rid].text, by_id[rid].entities,
                                                               by_id[rid].relations)
+
+
+def test_unreadable_files_are_named_and_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("No effusion.", encoding="utf-8")
+    (tmp_path / "b.txt").mkdir()  # a folder where a report file should be: cannot be read
+    skipped: list[str] = []
+    from graphclr.reports.readers import read_text_files
+
+    got = [r.id for r in read_text_files([tmp_path / "a.txt", tmp_path / "b.txt"], strict=False,
+                                         skipped=skipped)]
+    assert got == ["a"] and skipped == [f"{tmp_path / 'b.txt'}: cannot be read (Is a directory)"]

@@ -118,6 +118,11 @@ def test_eval_a_checkpoint_end_to_end(tmp_path, capsys, one_thread):
     assert main(["eval", str(other), "--csv", str(manifest), "--out", str(out), "--overwrite", *SETTINGS]) == 0
     again = json.loads((out / "results.json").read_text())["encoders"]["model"]
     assert again["checkpoint"] == str(other) and again["linear_probe"] != enc["linear_probe"]
+    # nor is another name's evaluation written over this folder's results.json
+    assert main(["eval", str(other), "--csv", str(manifest), "--out", str(out), "--name", "other", *SETTINGS]) == 2
+    assert capsys.readouterr().err.strip() == (f"graphclr eval: error: {out} holds the results of another run "
+                                               "(eval 'model'); use another --out, or --overwrite to replace "
+                                               "its results.json")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -146,3 +151,29 @@ def test_eval_names_a_bad_setting_and_a_missing_label(tmp_path, capsys):
     assert main([*base, "--labels", "Edema"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "has no label column(s) ['Edema']" in err[0] and "--labels" in err[0]
+
+
+def test_eval_from_a_dataset_section_without_a_pretraining_set(tmp_path, capsys, one_thread):
+    from graphclr.cli import main
+
+    manifest = _write_data(tmp_path / "data")
+    ckpt = _checkpoint(tmp_path / "model.pt", manifest, seed=0)
+    # paths relative to the JSON file, each split a dataset spec (graphclr.data.open_dataset), no 'pretrain'
+    section = {"kind": "datasets", **{name: {"type": "manifest", "manifest": "data/manifest.csv", "split": split}
+                                      for name, split in (("probe_train", "train"), ("probe_val", "val"),
+                                                          ("test", "test"))}}
+    (tmp_path / "dataset.json").write_text(json.dumps(section))
+    (tmp_path / "evaluations.json").write_text(json.dumps({"n_bootstrap": 10, "probe": {"epochs": 2},
+                                                           "linear_probe": {"fractions": [1.0], "seeds": [0]}}))
+    out = tmp_path / "eval"
+    assert main(["eval", str(ckpt), "--dataset", str(tmp_path / "dataset.json"), "--config",
+                 str(tmp_path / "evaluations.json"), "--labels", "Cardiomegaly", "--name", "tiny", "--out", str(out),
+                 "--no-progress", "--device", "cpu"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert (results["dataset"]["n_train"], results["dataset"]["n_val"], results["dataset"]["n_test"]) == (24, 8, 8)
+    assert "n_pretrain" not in results["dataset"]
+    assert list(results["encoders"]) == ["tiny"]
+    enc = results["encoders"]["tiny"]
+    assert set(enc) & {"linear_probe", "few_shot", "zero_shot", "retrieval"} == {"linear_probe"}
+    assert enc["linear_probe"]["100%"]["n_train"] == [24]
+    assert results["command"].startswith(f"graphclr eval {ckpt} --dataset ")

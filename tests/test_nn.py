@@ -195,11 +195,7 @@ def torch_reference_all(enc: ComponentTransformer, comps: torch.Tensor, graph_of
 def torch_reference(enc: ComponentTransformer, comps: torch.Tensor, graph_of: torch.Tensor,
                     batch: int) -> torch.Tensor:
     """nn.TransformerEncoder over padded (token, components) sequences, read at position 0."""
-    cls = enc.graph_token.expand(batch, -1)
-    padded, mask, _ = pad_by_segment(comps, graph_of, batch, lead=cls)
-    stack = nn.TransformerEncoder(enc.layers[0], num_layers=len(enc.layers), enable_nested_tensor=False)
-    stack.layers = enc.layers
-    return stack(padded, src_key_padding_mask=mask)[:, 0]
+    return torch_reference_all(enc, comps, graph_of, batch)[:, 0]
 
 
 @pytest.mark.parametrize("layers", [1, 2])

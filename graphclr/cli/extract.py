@@ -52,19 +52,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 class _Printed(list):
     """A list that prints each message appended to it, one line on stderr."""
 
-    def append(self, message: str) -> None:
-        print(f"skipped: {message}", file=sys.stderr)
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def append(self, message: Any) -> None:
+        print(f"{self.prefix}: {message}", file=sys.stderr)
         super().append(message)
+
+    def extend(self, messages: Any) -> None:
+        for message in messages:
+            self.append(message)
 
 
 class Problems:
     """Counts and prints what was skipped, one line each; nothing here is fatal."""
 
     def __init__(self) -> None:
-        self.unreadable: list[str] = _Printed()
+        self.unreadable: list[Any] = _Printed("skipped")
+        self.warned: list[Any] = _Printed("warning")
         self.failed = 0
         self.duplicates = 0
-        self.warnings = 0
 
     def extraction_failed(self, report_id: str, err: BaseException) -> None:
         self.failed += 1

@@ -38,21 +38,18 @@ def run(args: argparse.Namespace) -> int:
 
     from graphclr.cli.extract import Problems, iter_graphs
     from graphclr.reports.labels import SCHEMAS, label_graph
-    from graphclr.reports.schema import read_radgraph
+    from graphclr.reports.schema import iter_radgraph
     from graphclr.utils import atomic_write
 
     graph_files = [p for p in args.inputs if str(p).lower().endswith(".json")]
     report_inputs = [p for p in args.inputs if not str(p).lower().endswith(".json")]
     problems = Problems()
     sources = []
-    for path in graph_files:
-        coll = read_radgraph(path, strict=args.strict, labeler=args.labeler)
-        for err in coll.skipped:
-            problems.unreadable.append(str(err))
-        for warning in coll.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        problems.warnings += coll.num_warnings
-        sources.append(tqdm(coll, desc=f"labelling {Path(path).name}", unit="report", disable=None))
+    for path in graph_files:  # streamed: a 227k-report file never sits in memory
+        graphs_in = iter_radgraph(path, strict=args.strict, labeler=args.labeler,
+                                  skipped=problems.unreadable, warnings=problems.warned)
+        sources.append(tqdm(graphs_in, desc=f"labelling {Path(path).name}", unit="report",
+                            disable=None))
     if report_inputs:
         args.inputs = report_inputs
         sources.append(iter_graphs(args, problems, "extracting + labelling"))
@@ -87,6 +84,6 @@ def run(args: argparse.Namespace) -> int:
     print("positives: " + ", ".join(f"{c} {k}" for c, k in positives.items() if k))
     if problems.summary():
         print(problems.summary(), file=sys.stderr)
-    if problems.warnings:
-        print(f"{problems.warnings} warning(s) in the graphs read", file=sys.stderr)
+    if problems.warned:
+        print(f"{len(problems.warned)} warning(s) in the graphs read", file=sys.stderr)
     return 0

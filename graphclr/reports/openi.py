@@ -254,7 +254,12 @@ def read_openi(path: str | os.PathLike[str] | None = None, *, strict: bool = Tru
             raise FileNotFoundError(f"{p}: no ecgen-radiology/*.xml files")
         for f in files:
             try:
-                yield parse_openi_fast(f.read_bytes(), str(f))
+                data = f.read_bytes()
+            except OSError as err:
+                fail(f"{f}: cannot be read ({err.strerror or err})", strict, skipped)
+                continue
+            try:
+                yield parse_openi_fast(data, str(f))
             except ReportFormatError as err:
                 fail(str(err), strict, skipped)
         return

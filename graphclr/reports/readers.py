@@ -5,10 +5,11 @@ the extractor (:mod:`graphclr.reports.extract`) and the datasets read those. Rep
 section headers in ``text`` (``"FINDINGS: ..."``) so that the extractor can choose
 sections; readers never drop text.
 
-* :func:`read_openi`: the Indiana University / Open-i reports, ``NLMCXR_reports.tgz`` or
-  its extracted ``ecgen-radiology/*.xml``, read in place (CC BY-NC-ND: graphclr never
-  copies them). ``id`` is ``CXR<n>``; ``metadata["images"]`` lists the report's image ids
-  (``CXR1_1_IM-0001-3001``); the MeSH major/automatic index terms are kept too.
+* :func:`read_openi` (:mod:`graphclr.reports.openi`): the Indiana University / Open-i
+  reports, ``NLMCXR_reports.tgz`` or its extracted ``ecgen-radiology/*.xml``, read in
+  place (CC BY-NC-ND: graphclr never copies them). ``id`` is ``CXR<n>``;
+  ``metadata["images"]`` lists the report's image ids (``CXR1_1_IM-0001-3001``); the MeSH
+  major/automatic index terms are kept too.
 * :func:`read_mimic_reports`: ``files/p10/p10000032/s50414267.txt`` trees (or the
   ``mimic-cxr-reports.zip``); ``id`` is ``p10/p10000032/s50414267.txt``, the key of
   RadGraph's ``MIMIC-CXR_graphs.json``.
@@ -17,8 +18,19 @@ sections; readers never drop text.
 * :func:`read_reports`: any of the above, chosen by path.
 
 Bad input raises :class:`ReportFormatError` naming the file (and line or record); with
-``strict=False`` the reader logs and skips the record instead, and counts it in
-``Reports.skipped``.
+``strict=False`` the reader skips the record instead and appends the message to the
+``skipped`` list it was given (or logs it when there is none). docs/bad_input.md lists
+every case.
+
+Examples:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "notes.csv")
+    >>> _ = open(path, "w").write('id,text\\nr1,"No effusion."\\nr2,Small effusion, left.\\n')
+    >>> skipped = []
+    >>> [r.id for r in read_report_csv(path, strict=False, skipped=skipped)]
+    ['r1']
+    >>> print(skipped[0].split(": ", 1)[1])
+    line 3: 3 fields, the header has 2 (a text with unquoted commas?)
 """
 
 from __future__ import annotations
@@ -237,6 +249,9 @@ def read_text_files(paths: Iterable[str | os.PathLike[str]], *, strict: bool = T
             text = _decode(p.read_bytes(), str(p))
         except ReportFormatError as err:
             _fail(str(err), strict, skipped)
+            continue
+        except OSError as err:
+            _fail(f"{p}: cannot be read ({err.strerror or err})", strict, skipped)
             continue
         seen[rid] = str(p)
         yield Report(id=rid, text=text, source="text", metadata={"file": str(p)})

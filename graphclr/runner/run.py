@@ -193,6 +193,10 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: Mapping[str, Any], cfg:
     edir = out / "encoders" / name
     fp = {"checkpoint": _file_hash(Path(checkpoint)), "dataset": spec_fingerprint(dict(dataset)),
           "evaluations": spec_fingerprint(repr(cfg))}
+    prev = read_json(out / "results.json")
+    if prev is not None and not overwrite and (prev.get("kind") != "eval" or list(prev.get("encoders", {})) != [name]):
+        raise ValueError(f"{out} holds the results of another run ({prev.get('kind', 'benchmark')} "
+                         f"{prev.get('name', '')!r}); use another --out, or --overwrite to replace its results.json")
     old = read_json(edir / "fingerprint.json")
     if old is not None and old != fp:
         if not overwrite:
