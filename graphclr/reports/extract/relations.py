@@ -117,11 +117,12 @@ def phrase_head(group: list[Any]) -> Any:
 
 
 def _shareable(group: list[Any]) -> bool:
-    """A phrase whose location a coordinated observation may share: it names a side, a
-    zone or a structure ("left basilar", "right lung"), not only an organ adjective
-    ("right pleural": the effusion's, not the atelectasis's)."""
+    """A phrase whose location a coordinated observation may share: it names a zone or a
+    structure ("left basilar airspace", "right lung"), not only a side and an organ
+    adjective ("right pleural": the effusion's, not the atelectasis's)."""
     head = phrase_head(group)
-    return head.term.category == "head" or bool(head.term.laterality or head.term.zone)
+    return head.term.category == "head" or bool(head.term.laterality) \
+        or any(m.term.zone for m in group)
 
 
 def add_relations(mentions: list[Any], obs: list[Any], groups: list[list[Any]], cstr: str,
