@@ -105,12 +105,12 @@ def extract_split_features(model: Any, datasets: Mapping[str, Any], cfg: EvalCon
 
 
 def evaluate_features(model: Any, feats: dict[str, FeatureSet], cfg: EvalConfig, *, device: str = "cpu",
-                      echo: Callable[[str], None] = lambda _m: None
+                      echo: Callable[[str], None] = lambda _m: None, resources: Mapping[str, Any] | None = None
                       ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Run every evaluation of ``cfg`` on cached features: ``(results, scores)``."""
     from graphclr.eval.evaluations import EvalContext
 
-    ctx = EvalContext(model, feats, cfg, device, echo)
+    ctx = EvalContext(model, feats, cfg, device, echo, dict(resources or {}))
     results: dict[str, Any] = {}
     scores: dict[str, np.ndarray] = {}
     for name, sub in cfg.evaluations.items():
@@ -123,8 +123,9 @@ def evaluate_features(model: Any, feats: dict[str, FeatureSet], cfg: EvalConfig,
 
 def evaluate_model(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig, out_dir: str | Path, *,
                    name: str = "model", batch_size: int = 64, device: str = "cpu", progress: bool = True,
-                   echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Features, evaluations and ``scores.npz`` of one model in ``out_dir`` (its encoder folder).
+                   echo: Callable[[str], None] = print, resources: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Features, evaluations and ``scores.npz`` of one model in ``out_dir`` (its encoder folder);
+    ``resources``: what the data supplies beyond its splits (:class:`~graphclr.eval.evaluations.EvalContext`).
 
     Returns the evaluations' results plus ``timing`` (``features_s``, ``evaluate_s``).
     """
@@ -135,7 +136,8 @@ def evaluate_model(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig, out
                                    progress=progress, desc=f"{name} features")
     t_feat = time.perf_counter() - t1
     t2 = time.perf_counter()
-    results, scores = evaluate_features(model, feats, cfg, device=device, echo=lambda m: echo(f"[{name}] {m}"))
+    results, scores = evaluate_features(model, feats, cfg, device=device, echo=lambda m: echo(f"[{name}] {m}"),
+                                        resources=resources)
     t_eval = time.perf_counter() - t2
     with atomic_write(out / "scores.npz", "wb") as fh:
         np.savez(fh, y_test=feats["test"].labels, test_labels=np.array(feats["test"].label_names),
