@@ -118,3 +118,34 @@ def test_encoder_speed_igcl_reference_row(one_thread):
     targets = torch.nn.functional.normalize(torch.randn(2, 768), dim=-1)
     row = mod.measure_igcl_reference([[REPORT, REPORT]], targets, repeats=1)
     assert row["n"] == 1 and row["graphs_per_s"] > 0 and row["processor_median_s"] > 0
+
+
+def test_empty_graph_pairs_dropped_before_pretraining(monkeypatch):
+    from graphclr.models.config import ModelCfg
+    from graphclr.models.igcl_reference import IGCLReferenceCLIP
+
+    class Pairs:                 # the dataset contract the runner's pretraining set offers
+        def __init__(self, graphs):
+            self.graphs = graphs
+
+        def __len__(self):
+            return len(self.graphs)
+
+        def report(self, i):
+            return self.graphs[i], None
+
+    cfg = ModelCfg.from_dict({"model_type": "igcl-reference", "embed_dim": 8,
+                              "image_cfg": {"backbone": "tiny-cnn", "image_size": 32},
+                              "graph_cfg": {"features": "types", "width": 8}})
+    model = IGCLReferenceCLIP(cfg)
+    empty = ReportGraph("e", "", [])
+    full = Pairs([REPORT, REPORT])
+    assert model.keep_pretrain_pairs(full) is full
+    calls, kept = [], []
+    monkeypatch.setattr("graphclr.data.base.SubsetDataset",
+                        lambda dataset, indices: kept.append(list(indices)))
+    model.keep_pretrain_pairs(Pairs([REPORT, empty, None, REPORT]), calls.append)
+    assert kept == [[0, 2, 3]] and "1 pretraining pairs" in calls[0]    # no graph: not judged
+    cfg.graph_cfg.drop_empty_graphs = False
+    everything = Pairs([empty])
+    assert model.keep_pretrain_pairs(everything) is everything

@@ -21,7 +21,8 @@ the defaults are the reference's):
   (:class:`~graphclr.nn.bert_spans.BertSpanEmbedder` from ``text_model``, a local
   directory), ``"types"`` = the 4-way type one-hot alone (for smoke runs without a BERT);
 * ``drop_empty_graphs``: :meth:`IGCLReferenceCfg.keep` says which reports the reference
-  kept (those with at least one entity); data loading applies it.
+  kept (those with at least one entity); the benchmark runner drops the others' pairs
+  before pretraining (:meth:`IGCLReferenceCLIP.keep_pretrain_pairs`).
 
 Self-loops are removed and duplicate typed edges merged, as PyG's ``coalesce`` did.
 
@@ -224,3 +225,16 @@ class IGCLReferenceCLIP(ContrastiveModel):
 
     #: image preprocessing (size, mean/std, ...), saved with checkpoints
     preprocess_cfg = property(lambda self: self.cfg.image_cfg.preprocess_cfg())
+
+    def keep_pretrain_pairs(self, dataset: Any, echo: Any = None) -> Any:
+        """``dataset`` without the pairs whose report graph the reference dropped
+        (:meth:`IGCLReferenceCfg.keep`); the dataset itself when none is dropped."""
+        from graphclr.data.base import SubsetDataset
+
+        keep = [i for i in range(len(dataset))
+                if (g := dataset.report(i)[0]) is None or self.cfg.graph_cfg.keep(g)]
+        if len(keep) == len(dataset):
+            return dataset
+        if echo is not None:
+            echo(f"igcl-reference: {len(dataset) - len(keep)} pretraining pairs with empty graphs dropped")
+        return SubsetDataset(dataset, keep)

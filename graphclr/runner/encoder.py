@@ -116,8 +116,10 @@ def run_encoder(spec: BenchmarkSpec, enc: Mapping[str, Any], sets: DatasetsByPre
     datasets = sets.get(model.preprocess_cfg)
     if summary is None or not (pre_dir / "model.pt").is_file():
         echo(f"[{name}] pretraining: {n_params:,} parameters ({n_report:,} on the report side)")
-        summary = train(model, datasets["pretrain"], train_config(spec, device, progress), pre_dir,
-                        resume=resume)
+        pairs = datasets["pretrain"]
+        keep = getattr(model, "keep_pretrain_pairs", None)   # the reference drops empty graphs
+        summary = train(model, keep(pairs, echo) if keep else pairs, train_config(spec, device, progress),
+                        pre_dir, resume=resume)
     else:
         echo(f"[{name}] pretraining already done (resumed)")
     if pretrain_only:

@@ -57,6 +57,7 @@ from graphclr.train.monitor import MetricsLog, ProgressLine, StopSignals, Tensor
 from graphclr.train.schedule import CosineWarmup
 from graphclr.train.state import (
     capture_rng,
+    checkpoint_candidates,
     checkpoint_dir,
     clean_temp_files,
     prune_checkpoints,
@@ -226,7 +227,8 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
         out.mkdir(parents=True, exist_ok=True)
         with atomic_write(out / "train_config.json") as fh:
             json.dump(cfg.to_dict(), fh, indent=2)
-        prune_checkpoints(out, cfg.keep_checkpoints)
+        if resumed_from is not None and ckpt_path == checkpoint_candidates(out)[0]:
+            prune_checkpoints(out, cfg.keep_checkpoints)   # a run killed before it pruned
 
     def autocast() -> contextlib.AbstractContextManager[Any]:
         if amp_dtype is None:
