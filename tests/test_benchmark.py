@@ -24,7 +24,10 @@ def test_default_spec_compares_graph_and_text_encoders_under_one_budget():
     assert spec.synthetic and spec["dataset"]["kind"] == "synthetic"
     assert spec.encoder_names() == ["graph", "text-transformer", "bag-of-words"]
     assert spec["evaluations"]["linear_probe"]["fractions"] == [0.01, 0.1, 1.0]
-    assert spec["evaluations"]["n_bootstrap"] == 1000
+    assert spec["evaluations"]["n_bootstrap"] == 500     # the budget for 3 seeds in ~15 minutes (docs/results.md)
+    assert spec.seeds() == [0, 1, 2] and load_spec(quick=True).seeds() == [0, 1]
+    assert spec["evaluations"]["counterfactual"]["max_per_family"] >= 200
+    assert spec["evaluations"]["counterfactual"]["families"] == ["binding", "laterality", "negation", "zone", "size"]
     assert {t["left"] for t in spec["evaluations"]["laterality"]} == {"Effusion_Left"}
     quick = load_spec(quick=True)
     assert quick["budget"]["max_steps"] < spec["budget"]["max_steps"]
@@ -152,7 +155,7 @@ def test_quick_benchmark_end_to_end_and_resume(tmp_path, capsys):
     evaluated = json.loads((ev / "results.json").read_text())
     assert evaluated["dataset"]["n_test"] == results["dataset"]["n_test"]
     mine, theirs = evaluated["encoders"]["graph"], results["encoders"]["graph"]
-    for key in ("linear_probe", "few_shot", "laterality", "retrieval"):
+    for key in ("linear_probe", "few_shot", "laterality", "retrieval", "counterfactual"):
         assert mine[key] == theirs[key], key
     assert mine["zero_shot"]["metrics"]["mean"]["auroc"]["value"] == \
         pytest.approx(theirs["zero_shot"]["metrics"]["mean"]["auroc"]["value"], abs=1e-6)

@@ -184,7 +184,8 @@ def run_protocol(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig | Mapp
                  out_dir: str | Path, *, name: str = "model", description: str = "", synthetic: bool = False,
                  dataset: Mapping[str, Any] | None = None, command: str | None = None, batch_size: int = 64,
                  device: str = "cpu", progress: bool = True, echo: Callable[[str], None] = print,
-                 extra: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
+                 extra: Mapping[str, Any] | None = None, resources: Mapping[str, Any] | None = None
+                 ) -> tuple[dict[str, Any], Path]:
     """Evaluate one model with the whole protocol; returns ``(results, report_path)``.
 
     Args:
@@ -201,6 +202,7 @@ def run_protocol(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig | Mapp
         batch_size, device, progress: feature extraction.
         echo: where progress messages go.
         extra: more fields of the model's entry (e.g. ``{"checkpoint": ...}``).
+        resources: what the data supplies beyond its splits (e.g. counterfactual pairs).
     """
     if cfg is None:
         cfg = EvalConfig.default()
@@ -218,7 +220,7 @@ def run_protocol(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig | Mapp
                              command=command)
     edir = out / "encoders" / name
     entry = evaluate_model(model, splits, cfg, edir, name=name, batch_size=batch_size, device=device,
-                           progress=progress, echo=echo)
+                           progress=progress, echo=echo, resources=resources)
     entry = {"name": name, "description": description, **dict(extra or {}), **entry}
     write_json(edir / "results.json", entry)
     results["encoders"] = {name: read_json(edir / "results.json")}

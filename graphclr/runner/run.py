@@ -164,7 +164,7 @@ def _run(spec: BenchmarkSpec, out_dir: str | Path, resume: bool, command: str | 
     results.update({"budget": spec["budget"], "model": spec.get("model", {}), "spec_source": spec.source,
                     "encoders": {}, "timing": {"data_s": t_data}})
     sets = DatasetsByPreprocess(data, int(spec.get("in_memory_mb", 2048)) * 2**20, progress)
-    resources = _resources(spec, data, out, cfg)
+    resources = _resources(spec["dataset"], out, cfg)
     per_seed: dict[int, dict[str, Any]] = {}
     for seed in seeds:
         sdir, sspec, say = _seed_run(spec, seed, out, echo)
@@ -197,10 +197,9 @@ def _timing_key(seed: int, seeds: list[int], name: str) -> str:
     return f"encoder_{name}_s" if seed == seeds[0] else f"seed-{seed}/encoder_{name}_s"
 
 
-def _resources(spec: BenchmarkSpec, data: Any, out: Path, cfg: EvalConfig) -> dict[str, Any]:
+def _resources(section: Mapping[str, Any], out: Path, cfg: EvalConfig) -> dict[str, Any]:
     """What the data supplies to the evaluations: the synthetic benchmark's counterfactual
     pairs (cached in ``OUT/counterfactuals``; from its test-split reports only)."""
-    section = spec["dataset"]
     if cfg.get("counterfactual") is None or section.get("kind") != "synthetic":
         return {}
     from graphclr.eval.counterfactuals import CounterfactualSource
@@ -258,7 +257,8 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: Mapping[str, Any], cfg:
     return run_protocol(model, sets.get(model.preprocess_cfg), cfg, out, name=name, synthetic=data.synthetic,
                         dataset={"description": data.description, **info}, command=command,
                         batch_size=batch_size, device=dev, progress=progress, echo=echo,
-                        extra={"checkpoint": str(checkpoint), "parameters": count_params(model.parameters())})
+                        extra={"checkpoint": str(checkpoint), "parameters": count_params(model.parameters())},
+                        resources=_resources(dataset, out, cfg))
 
 
 def _file_hash(path: Path) -> str:
