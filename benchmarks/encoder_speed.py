@@ -38,6 +38,7 @@ same arguments (the interface and the result keys are kept for that).
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -120,7 +121,7 @@ def make_graph_step(tower, scale, batches: list, targets):
     def step() -> float:
         batch = batches[state["i"] % len(batches)]
         state["i"] += 1
-        if isinstance(batch, _Lazy):
+        if isinstance(batch, functools.partial):   # made in the step: the collate included
             batch = batch()
         feats = F.normalize(tower(batch), dim=-1)
         loss = loss_fn(targets, feats, scale.exp())
@@ -225,16 +226,6 @@ def profile_graph(graph_cfg, vocab, batches, targets, top: int = 15) -> list[dic
              "share": e.self_cpu_time_total / total, "calls_per_step": e.count / 3} for e in rows]
 
 
-class _Lazy:
-    """A batch made when the step asks for it, so the step includes the collate."""
-
-    def __init__(self, processor, reports: list) -> None:
-        self.processor, self.reports = processor, reports
-
-    def __call__(self):
-        return self.processor(self.reports)
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
@@ -295,7 +286,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.manual_seed(0)
     tower, scale = graph_tower(graph_cfg, vocab)
     graph_step = make_graph_step(tower, scale, batches, targets)
-    collate_step = make_graph_step(tower, scale, [_Lazy(processor, c) for c in chunks], targets)
+    collate_step = make_graph_step(tower, scale, [functools.partial(processor, c) for c in chunks], targets)
     text_step = None
     tokens = None
     if not args.no_text:

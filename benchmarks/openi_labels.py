@@ -20,6 +20,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/openi_labels.py            # writes benchmarks/results/openi_labels.{json,md}
     .venv/bin/python benchmarks/openi_labels.py --errors Nodule fn
+    .venv/bin/python benchmarks/openi_labels.py --quality-only   # keeps the recorded throughput
 """
 
 from __future__ import annotations
@@ -239,7 +240,11 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         lines.append("")
     t = result["throughput"]
     p = t["mimic_cxr_projection_2_cores"]
-    lines += ["Throughput (graphs produced, one process, warm, best of repeats):", "",
+    rec = result.get("throughput_recorded")
+    when = (f" -- recorded {rec['date']} by `{rec['command']}`, load average "
+            f"{rec['load_average_start']} / {rec['load_average_end']}; quality above re-measured "
+            "with `--quality-only`") if rec else ""
+    lines += [f"Throughput (graphs produced, one process, warm, best of repeats){when}:", "",
               f"* streamed: {t['one_process_streamed']['wall_per_s']:.0f} reports/s wall, "
               f"{t['one_process_streamed']['cpu_per_s']:.0f} reports/s CPU",
               f"* kept in a list: {t['one_process_list']['wall_per_s']:.0f} reports/s wall, "
@@ -269,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the 2-process run extracts the corpus this many times over")
     ap.add_argument("--errors", nargs=2, metavar=("LABEL", "fp|fn"),
                     help="print tuning-half errors for LABEL and exit (writes nothing)")
+    ap.add_argument("--quality-only", action="store_true",
+                    help="measure quality only and keep the throughput block of the existing "
+                         "--out file (timings need an idle machine; quality does not)")
     ap.add_argument("--out", type=Path, default=RESULTS / "openi_labels.json")
     args = ap.parse_args(argv)
 
@@ -284,9 +292,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     load0 = [round(x, 2) for x in os.getloadavg()]
     result: dict[str, Any] = {"load_average_start": load0,
-                              "quality": quality(reports, graphs, args.gold),
-                              "throughput": throughput(reports, args.repeats, args.mp_copies),
-                              "load_average_end": [round(x, 2) for x in os.getloadavg()]}
+                              "quality": quality(reports, graphs, args.gold)}
+    if args.quality_only:
+        import json
+
+        if not args.out.is_file():
+            raise SystemExit(f"--quality-only keeps the throughput of {args.out}, which does not exist")
+        old = json.loads(args.out.read_text(encoding="utf-8"))
+        result["throughput"] = old["throughput"]
+        result["throughput_recorded"] = old.get("throughput_recorded") or {
+            k: old.get(k) for k in ("date", "command", "load_average_start", "load_average_end")}
+    else:
+        result["throughput"] = throughput(reports, args.repeats, args.mp_copies)
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     path = record("openi_labels", result, args.out)
     import json
 

@@ -74,3 +74,29 @@ def test_demo_writes_summary_and_png(tmp_path: Path, capsys) -> None:
     assert "4 example reports" in out
     assert "p10/p10000032/s50414267.txt" in out
     assert (tmp_path / "example_graph.png").read_bytes()[:4] == b"\x89PNG"
+
+
+class _BadItems:
+    """A dataset whose item 1 is unreadable, as a bad image in a loader worker."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int):
+        if i == 1:
+            raise ValueError("scans/b.png: image file is truncated (line 3 of manifest.csv)")
+        return i
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_error_in_a_loader_worker_is_one_line_naming_the_file(workers) -> None:
+    import torch
+
+    from graphclr.cli import error_line
+
+    loader = torch.utils.data.DataLoader(_BadItems(), batch_size=1, num_workers=workers)
+    with pytest.raises(ValueError) as info:
+        list(loader)
+    if workers:
+        assert "Original Traceback" in str(info.value)       # what PyTorch hands over
+    assert error_line(info.value) == "scans/b.png: image file is truncated (line 3 of manifest.csv)"

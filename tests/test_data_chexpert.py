@@ -91,3 +91,35 @@ def test_check_clean_tree(tree, tmp_path: Path) -> None:
     report = check_dataset(tree.parent, "chexpert")
     assert report.ok, report.summary()
     assert report.counts["valid_rows"] == 3
+
+
+def test_chexzero_arrangement_finds_the_test_images(tmp_path: Path) -> None:
+    """groundtruth.csv at the root, images under CheXpert/test/ (CheXzero's data/ folder)."""
+    studies = write_chexpert_test(tmp_path, "chexzero")
+    assert (tmp_path / "groundtruth.csv").is_file() and not (tmp_path / "CheXpert-v1.0").exists()
+    ds = CheXpertDataset(tmp_path, "test", views=None)
+    assert len(ds) == 4 and ds.root == tmp_path / "CheXpert"
+    assert ds.image_path(0) == tmp_path / "CheXpert/test/patient64741/study1/view1_frontal.jpg"
+    assert all(ds.image_path(i).is_file() for i in range(len(ds)))
+    assert {s: ds.labels[i].tolist() for i, s in enumerate(ds.csv["study_id"])} == \
+        {s: [float(x) for x in lab] for s, lab in studies.items()}
+    report = check_dataset(tmp_path, "chexpert")
+    assert report.num("missing_image") == 0, report.summary()
+
+
+def test_no_finding_convention_keep_by_default_zero_as_torchxrayvision(tree) -> None:
+    col = CHEXPERT_LABELS.index
+    # patient00001: No Finding 1, Support Devices 1, every other label blank
+    keep = CheXpertDataset(tree.parent, "train")
+    assert keep.no_finding == "keep"
+    row = keep.labels[0]
+    assert row[col("No Finding")] == 1 and row[col("Support Devices")] == 1
+    assert all(math.isnan(row[col(n)]) for n in CHEXPERT_LABELS if n not in ("No Finding", "Support Devices"))
+    zero = CheXpertDataset(tree.parent, "train", no_finding="zero")
+    expected = [1.0 if n in ("No Finding", "Support Devices") else 0.0 for n in CHEXPERT_LABELS]
+    assert zero.labels[0].tolist() == expected
+    # rows without No Finding = 1 are untouched (NaN equal to NaN)
+    assert ((zero.labels[1:] == keep.labels[1:]) | (zero.labels[1:] != zero.labels[1:])).all()
+    assert ((keep.labels[1:] != keep.labels[1:]) == (zero.labels[1:] != zero.labels[1:])).all()
+    with pytest.raises(ValueError, match=r"no_finding must be one of keep, zero, got 'ones'"):
+        CheXpertDataset(tree.parent, "train", no_finding="ones")

@@ -193,7 +193,9 @@ def write_chexpert_test(root: Path, style: str = "groundtruth") -> dict[str, lis
     """3 test studies (4 images, 3 frontal) in the AIMI layout with a label file.
 
     ``style="groundtruth"``: cheXpert-test-set-labels' study-level ``groundtruth.csv``;
-    ``style="chexlocalize"``: image-level ``test_labels.csv`` with ``Path``.
+    ``style="chexlocalize"``: image-level ``test_labels.csv`` with ``Path``;
+    ``style="chexzero"``: the study-level ``groundtruth.csv`` at ``root`` with the images under
+    ``root/CheXpert/test/`` (how CheXzero's README arranges its ``data/`` folder).
     Returns study -> 14 labels.
     """
     studies = {
@@ -203,13 +205,14 @@ def write_chexpert_test(root: Path, style: str = "groundtruth") -> dict[str, lis
     }
     views = {"patient64741/study1": ["view1_frontal"], "patient64742/study1": ["view1_frontal", "view2_lateral"],
              "patient64750/study1": ["view1_frontal"]}
-    img_dir = root / "CheXpert-v1.0" / "test" if style == "groundtruth" else root / "test"
+    img_dir = {"groundtruth": root / "CheXpert-v1.0" / "test", "chexzero": root / "CheXpert" / "test",
+               "chexlocalize": root / "test"}[style]
     k = 0
     for s, vs in views.items():
         for v in vs:
             write_image(img_dir / s / f"{v}.jpg", seed=200 + k)
             k += 1
-    if style == "groundtruth":
+    if style in ("groundtruth", "chexzero"):
         lines = [",".join(["Study", *CHEXPERT_LABELS])]
         lines += [",".join([f"CheXpert-v1.0/test/{s}", *map(str, lab)]) for s, lab in studies.items()]
         (root / "groundtruth.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -225,13 +228,15 @@ def write_chexpert_test(root: Path, style: str = "groundtruth") -> dict[str, lis
 # Open-i: NLMCXR_reports.tgz (ecgen-radiology/<n>.xml) + NLMCXR_png
 # ----------------------------------------------------------------------------------------
 OPENI_REPORTS = {
-    # uid: (findings, impression, image ids)
+    # uid: (findings, impression, image ids), the ids spelled as the released XML spells them:
+    # only CXR1 carries "_1_" (CXR1_1_IM-0001-3001); the others are CXR<uid>_IM-<n>-<n>, a
+    # few hundred with a "-0001"/"-0002" suffix (CXR1021_IM-0017-1001-0001)
     1: ("The heart is normal in size. The lungs are clear.", "No acute disease.",
         ["CXR1_1_IM-0001-3001", "CXR1_1_IM-0001-4001"]),
     2: ("Small left pleural effusion. Heart size is enlarged.", "Cardiomegaly.",
-        ["CXR2_1_IM-0652-1001"]),
-    3: ("Right upper lobe opacity.", "Pneumonia is possible.", ["CXR3_1_IM-1384-1001",
-                                                                 "CXR3_1_IM-1384-2001"]),
+        ["CXR2_IM-0652-1001"]),
+    3: ("Right upper lobe opacity.", "Pneumonia is possible.", ["CXR3_IM-1384-1001",
+                                                                 "CXR3_IM-1384-2001-0001"]),
     4: ("No pneumothorax.", "Normal chest.", []),
 }
 
@@ -321,4 +326,7 @@ def test_openi_archive_holds_ecgen_xml(tmp_path: Path) -> None:
     with tarfile.open(tgz) as tar:
         names = tar.getnames()
     assert "ecgen-radiology/1.xml" in names and len([n for n in names if n.endswith(".xml")]) == 4
-    assert (png / "CXR1_1_IM-0001-3001.png").is_file()
+    assert (png / "CXR1_1_IM-0001-3001.png").is_file() and (png / "CXR2_IM-0652-1001.png").is_file()
+    with tarfile.open(tgz) as tar:
+        xml = tar.extractfile("ecgen-radiology/2.xml").read().decode()
+    assert '<parentImage id="CXR2_IM-0652-1001">' in xml and "_1_" not in xml

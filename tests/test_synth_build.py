@@ -75,6 +75,25 @@ def test_build_is_deterministic_and_resumable(tmp_path: Path) -> None:
         build_synthetic_benchmark(a, n=4, size=64, seed=5, graphs=hand_graphs(), progress=False)
 
 
+def test_images_drawn_by_an_older_extractor_are_not_resumed(tmp_path: Path) -> None:
+    """Images rendered from extracted graphs go stale when the extractor's output changes:
+    a build records the extractor, and a folder made by another one is refused."""
+    from graphclr.reports.extract.pipeline import EXTRACTOR_NAME
+
+    out = tmp_path / "s"
+    reports = [("r1", "Large right pleural effusion."), ("r2", "No pneumothorax.")]
+    meta = build_synthetic_benchmark(out, n=2, size=32, seed=0, reports=reports, progress=False)
+    assert meta["extractor"] == EXTRACTOR_NAME
+    assert build_synthetic_benchmark(out, n=2, size=32, seed=0, graphs=hand_graphs()[:2],
+                                     progress=False, overwrite=True)["extractor"] == "given graphs"
+    build_synthetic_benchmark(out, n=2, size=32, seed=0, reports=reports, progress=False, overwrite=True)
+    stored = json.loads((out / "metadata.json").read_text())
+    stored["extractor"] = "graphclr.reports.extract/1"
+    (out / "metadata.json").write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="other settings.*extractor"):
+        build_synthetic_benchmark(out, n=2, size=32, seed=0, reports=reports, progress=False)
+
+
 def test_backgrounds_from_a_folder(tmp_path: Path) -> None:
     for k in range(2):
         write_image(tmp_path / "bg" / f"b{k}.png", size=(120, 110), seed=k)

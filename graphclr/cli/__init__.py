@@ -77,8 +77,19 @@ USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError)
 
 
 def error_line(err: BaseException) -> str:
-    """``err`` as one line (a ``KeyError``'s message without the quotes ``repr`` adds)."""
+    """``err`` as one line (a ``KeyError``'s message without the quotes ``repr`` adds).
+
+    An error raised in a ``DataLoader`` worker reaches the main process with the worker's
+    traceback in its message; only the original error's own message is kept.
+    """
     text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    if "Original Traceback" in text:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        last = lines[-1] if lines else text
+        prefix = f"{type(err).__name__}: "
+        text = last[len(prefix):] if last.startswith(prefix) else last
+        if isinstance(err, KeyError) and len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+            text = text[1:-1]
     return " ".join(text.split()) or type(err).__name__
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,8 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "budget and seed), evaluate the frozen image tower (linear probes at label fractions, "
                     "few-shot, zero-shot from prompt graphs, laterality, retrieval) and write results.json, "
                     "report.md and plots. Without SPEC it runs the built-in default: synthetic images "
-                    "rendered from the real Open-i reports' graphs (about 15 minutes on 2 CPU cores; "
-                    "--quick about 3).")
+                    "rendered from the real Open-i reports' graphs (about 8 minutes on 2 idle CPU cores; "
+                    "--quick: about a minute).")
     p.add_argument("spec", nargs="?", default=None,
                    help="a benchmark spec JSON file or a shipped spec name (default: the built-in default)")
     p.add_argument("--quick", action="store_true",

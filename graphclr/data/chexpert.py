@@ -21,6 +21,23 @@ AIMI / CheXlocalize release) with either label file:
   column ``Study`` = ``CheXpert-v1.0/test/patient64741/study1``; every image of the study
   gets its labels;
 * ``test_labels.csv`` (CheXlocalize): one row per *image*, column ``Path``.
+
+The label file may also sit next to a ``CheXpert/`` (or ``CheXpert-v1.0[-small]/``) folder
+that holds ``test/patientXXXXX/...`` (how CheXzero's instructions arrange
+``groundtruth.csv``): the images are looked for there too.
+
+**No Finding.** ``no_finding="keep"`` (default) leaves the other labels of a ``No Finding =
+1`` row as written (blank stays NaN). ``no_finding="zero"`` is torchxrayvision's convention
+(``CheX_Dataset``): such a row gets 0 for every label except ``No Finding`` and
+``Support Devices``, whatever was written. For a row ``No Finding = 1, Edema = blank,
+Support Devices = 1``:
+
+>>> import numpy as np
+>>> cols = ["No Finding", "Edema", "Support Devices"]
+>>> apply_no_finding(np.array([[1.0, np.nan, 1.0]]), cols, "zero").tolist()
+[[1.0, 0.0, 1.0]]
+>>> apply_no_finding(np.array([[1.0, np.nan, 1.0]]), cols, "keep").tolist()
+[[1.0, nan, 1.0]]
 """
 
 from __future__ import annotations
@@ -37,10 +54,16 @@ import pandas as pd
 from graphclr.data.base import CXRDataset, map_uncertain
 from graphclr.data.label_table import CHEXPERT_LABELS, parse_label_columns
 
-__all__ = ["CheXpertDataset", "find_chexpert_dir", "CHEXPERT_TEST_LABEL_FILES"]
+__all__ = ["CheXpertDataset", "find_chexpert_dir", "apply_no_finding", "CHEXPERT_TEST_LABEL_FILES",
+           "NO_FINDING_POLICIES"]
 
 #: label files searched for ``split="test"``, in order
 CHEXPERT_TEST_LABEL_FILES: tuple[str, ...] = ("test_labels.csv", "groundtruth.csv", "test.csv")
+
+#: ``no_finding=`` values of :class:`CheXpertDataset`
+NO_FINDING_POLICIES: tuple[str, ...] = ("keep", "zero")
+#: release folders a root may hold (searched for label files and for images)
+_RELEASE_DIRS: tuple[str, ...] = ("CheXpert-v1.0-small", "CheXpert-v1.0", "CheXpert")
 
 _PATIENT = re.compile(r"patient(\d+)")
 _STUDY = re.compile(r"(patient\d+)/(study\d+)")
@@ -50,7 +73,7 @@ def find_chexpert_dir(root: str | os.PathLike[str], split: str) -> Path:
     """The directory holding ``<split>.csv`` (root itself or one known release folder below it)."""
     root = Path(root)
     names = (f"{split}.csv",) if split != "test" else CHEXPERT_TEST_LABEL_FILES
-    candidates = [root] + [root / d for d in ("CheXpert-v1.0-small", "CheXpert-v1.0", "CheXpert")]
+    candidates = [root] + [root / d for d in _RELEASE_DIRS]
     for c in candidates:
         if any((c / n).is_file() for n in names):
             return c
@@ -58,22 +81,51 @@ def find_chexpert_dir(root: str | os.PathLike[str], split: str) -> Path:
                             "folder below it")
 
 
+def _check_no_finding(policy: str) -> str:
+    if policy not in NO_FINDING_POLICIES:
+        raise ValueError(f"no_finding must be one of {', '.join(NO_FINDING_POLICIES)}, got {policy!r}")
+    return policy
+
+
+def apply_no_finding(labels: np.ndarray, pathologies: Sequence[str], policy: str) -> np.ndarray:
+    """Labels of ``No Finding = 1`` rows under ``policy`` (see the module docstring)."""
+    if _check_no_finding(policy) == "keep" or "No Finding" not in pathologies:
+        return labels
+    out = labels.copy()
+    healthy = out[:, list(pathologies).index("No Finding")] == 1
+    for j, name in enumerate(pathologies):
+        if name not in ("No Finding", "Support Devices"):
+            out[healthy, j] = 0
+    return out
+
+
 def _resolver(dataset_dir: Path, rel_paths: Sequence[str]) -> tuple[Path, Callable[[str], str]]:
     """Choose the base directory that CSV paths are relative to, once per file.
 
     Released paths start with the dataset folder's name, relative to its parent; CheXlocalize
-    paths start with ``test/``, relative to the folder itself; a renamed folder is handled by
-    dropping the first component.
+    paths start with ``test/``, relative to the folder itself; a renamed folder (CheXzero's
+    ``CheXpert/test/...`` next to ``groundtruth.csv``) is handled by dropping the first
+    component and looking in the folder and in the release folders below it.
     """
+    def keep(p: str) -> str:
+        return p
+
+    def drop(p: str) -> str:
+        return str(PurePosixPath(*PurePosixPath(p).parts[1:])) if "/" in p else p
+
     sample = [p for p in rel_paths[:50] if isinstance(p, str)]
     first = PurePosixPath(sample[0]).parts[0] if sample else ""
     if first == dataset_dir.name:
-        return dataset_dir.parent, lambda p: p
+        return dataset_dir.parent, keep
+    below = [dataset_dir / d for d in _RELEASE_DIRS if (dataset_dir / d).is_dir()]
     if first in ("train", "valid", "test"):
-        return dataset_dir, lambda p: p
-    if any((dataset_dir / p).exists() for p in sample[:5]):
-        return dataset_dir, lambda p: p
-    return dataset_dir, lambda p: str(PurePosixPath(*PurePosixPath(p).parts[1:])) if "/" in p else p
+        options = [(dataset_dir, keep)] + [(b, keep) for b in below]
+    else:
+        options = [(dataset_dir, keep), (dataset_dir, drop)] + [(b, drop) for b in below]
+    for base, fix in options:
+        if any((base / fix(p)).exists() for p in sample[:5]):
+            return base, fix
+    return options[0] if first in ("train", "valid", "test") else (dataset_dir, drop)
 
 
 class CheXpertDataset(CXRDataset):
@@ -86,6 +138,9 @@ class CheXpertDataset(CXRDataset):
             keeps all). Files without a ``Frontal/Lateral`` column use the file name.
         uncertain: mapping of ``-1`` (see :data:`~graphclr.data.base.LABEL_UNCERTAIN_POLICIES`);
             default ``"nan"`` (U-Ignore), as torchxrayvision.
+        no_finding: ``"keep"`` (default: a ``No Finding = 1`` row keeps its other labels,
+            blanks stay NaN) or ``"zero"`` (torchxrayvision's convention: every label but
+            ``No Finding`` and ``Support Devices`` becomes 0 in such a row).
         pathologies: label columns (default the 14 CheXpert labels).
         csv_path: an explicit label file instead of the searched one.
         transform, strict, decode_size, cache: see :class:`~graphclr.data.base.CXRDataset`.
@@ -93,6 +148,7 @@ class CheXpertDataset(CXRDataset):
 
     def __init__(self, root: str | os.PathLike[str], split: str = "train", *,
                  views: Sequence[str] | None = ("Frontal",), uncertain: str = "nan",
+                 no_finding: str = "keep",
                  pathologies: Sequence[str] | None = None,
                  csv_path: str | os.PathLike[str] | None = None,
                  transform: Callable[[Any], Any] | None = None, strict: bool = True,
@@ -100,6 +156,7 @@ class CheXpertDataset(CXRDataset):
         super().__init__(transform=transform, strict=strict, decode_size=decode_size, cache=cache)
         if split not in ("train", "valid", "test"):
             raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+        self.no_finding = _check_no_finding(no_finding)
         self.split = split
         self.pathologies = list(pathologies or CHEXPERT_LABELS)
         if csv_path is not None:
@@ -170,7 +227,7 @@ class CheXpertDataset(CXRDataset):
         frame["study_id"] = ["/".join(m.groups()) if (m := _STUDY.search(p)) else None
                              for p in frame["path"]]
         self.uncertain = uncertain
-        self.labels = map_uncertain(lab, uncertain)
+        self.labels = map_uncertain(apply_no_finding(lab, self.pathologies, no_finding), uncertain)
         self.csv = frame
         self._finish()
 

@@ -6,13 +6,14 @@ Released material:
   torchxrayvision 1.5.7's wheel carries a copy), read by :func:`graphclr.reports.readers.read_openi`,
   which yields one ``Report(id="CXR<n>", text, source, metadata)`` per report with the XML's
   ``<parentImage id=...>`` values in ``metadata["images"]``;
-* the images, ``NLMCXR_png.tgz`` unpacked to a folder of ``CXR<uid>_<k>_IM-<nnnn>-<nnnn>.png``
-  files named by exactly those ids.
+* the images, ``NLMCXR_png.tgz`` unpacked to a folder of PNG files named by exactly those
+  ids: ``CXR<uid>_IM-<nnnn>-<nnnn>.png`` (a few hundred with a ``-0001`` suffix); only
+  report 1 writes ``CXR1_1_IM-0001-3001``. Ids are used as written, whatever the spelling.
 
 Each image becomes one item paired with its report (a report with a frontal and a lateral
 view gives two items sharing one graph). View positions are not in the XML; they come from
 the DICOM metadata table that torchxrayvision ships (``nlmcxr_dicom_metadata.csv.gz``,
-column ``View Position``), whose image ids lack the ``_<k>_`` part; about a third of the
+column ``View Position``), whose image ids lack CXR1's ``_1_`` part; about a third of the
 images have no recorded view, which is why ``views`` defaults to ``None`` (keep all).
 """
 

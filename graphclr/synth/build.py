@@ -176,8 +176,12 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
     fractions = dict(split_fractions or SPLIT_FRACTIONS)
     if n is not None and n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    from graphclr.reports.extract.pipeline import EXTRACTOR_NAME
+
     settings = {"seed": int(seed), "size": int(size), "uncertain_prob": float(uncertain_prob),
                 "renderer_version": SYNTH_VERSION,
+                # images drawn from extracted graphs are stale once the extractor changes
+                "extractor": EXTRACTOR_NAME if graphs is None else "given graphs",
                 "backgrounds": str(Path(backgrounds).resolve()) if backgrounds else None}
     meta_path = out / "metadata.json"
     if meta_path.is_file() and not overwrite:

@@ -24,8 +24,9 @@ from graphclr.reports.schema import Entity, Relation, ReportGraph
 __all__ = ["assemble", "as_row", "chunks", "spacy_without_torch", "worker_init", "worker_run",
            "EXTRACTOR_NAME"]
 
-#: recorded in each graph's metadata
-EXTRACTOR_NAME = "graphclr.reports.extract/1"
+#: recorded in each graph's metadata; the number changes whenever the extractor's output
+#: does (2: relations v2 and RadGraph v1 entity conventions, issue 9)
+EXTRACTOR_NAME = "graphclr.reports.extract/2"
 
 
 #: Relations are frozen, so equal ones can be shared between graphs; building a frozen

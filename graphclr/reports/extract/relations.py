@@ -59,6 +59,14 @@ modifies the modifier right after it, making a chain ("moderately -modify-> seve
 "compatible with", "concerning for") links the nearest observation before it in the
 sentence to the first observation after it in its clause and those listed with it; so
 does an uncertainty word right after a comma ("opacity, likely atelectasis").
+
+Examples:
+    >>> from graphclr.reports.extract.lexicon import default_lexicon
+    >>> from graphclr.reports.extract.rules import graph_parts
+    >>> words = "Airspace opacities bilaterally , most prominent in the lung bases .".split()
+    >>> ents, rels = graph_parts(words, [], default_lexicon())
+    >>> sorted((t, words[ents[h][0]], words[ents[d][0]]) for t, h, d in rels)
+    [('located_at', 'opacities', 'Airspace'), ('located_at', 'opacities', 'bases'), ('located_at', 'opacities', 'bilaterally'), ('modify', 'lung', 'bases'), ('modify', 'most', 'opacities')]
 """
 
 from __future__ import annotations
@@ -88,6 +96,7 @@ _LIST_AFTER_GAP = "jodM,"
 _FRONTED_GAP = "T,cdvM"
 _SENTENCE_END = frozenset({".", "!", "?", ";", ":"})
 _ANAPHORA = frozenset({"this", "it", "these", "they", "which"})
+_ANAPHORA_REACH = 12
 _SUGGEST_FIRST_GAP = "dMAvp"
 _SUGGEST_NEXT_GAP = "jodMA,"
 _PHRASE_LIST_GAP = "jd,"
@@ -108,11 +117,12 @@ def phrase_head(group: list[Any]) -> Any:
 
 
 def _shareable(group: list[Any]) -> bool:
-    """A phrase whose location a coordinated observation may share: it names a side, a
-    zone or a structure ("left basilar", "right lung"), not only an organ adjective
-    ("right pleural": the effusion's, not the atelectasis's)."""
+    """A phrase whose location a coordinated observation may share: it names a zone or a
+    structure ("left basilar airspace", "right lung"), not only a side and an organ
+    adjective ("right pleural": the effusion's, not the atelectasis's)."""
     head = phrase_head(group)
-    return head.term.category == "head" or bool(head.term.laterality or head.term.zone)
+    return head.term.category == "head" or bool(head.term.laterality) \
+        or any(m.term.zone for m in group)
 
 
 def add_relations(mentions: list[Any], obs: list[Any], groups: list[list[Any]], cstr: str,
@@ -184,12 +194,17 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
     g_starts = [g[0].start for g in groups]
     g_ends = [g[-1].end for g in groups]
 
+    owner: dict[int, bool] = {}
+
     def before_owner(k: int) -> bool:
         """Phrase k is the phrase right before a later observation of its clause."""
-        g = groups[k]
-        j = bisect_left(head_starts, g[-1].end)
-        return j < len(heads) and heads[j].clause == g[-1].clause \
-            and gap_ok(cstr[g[-1].end:heads[j].start], _BEFORE_GAP)
+        got = owner.get(k)
+        if got is None:
+            g = groups[k]
+            j = bisect_left(head_starts, g[-1].end)
+            got = owner[k] = j < len(heads) and heads[j].clause == g[-1].clause \
+                and gap_ok(cstr[g[-1].end:heads[j].start], _BEFORE_GAP)
+        return got
 
     located: dict[Any, list[list[Any]]] = {}
     after_located: list[Any] = []
@@ -238,8 +253,8 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
                         break
                     found.append(g2)
         k = before - len(found) if by_before else before  # the phrase before m's own ones
-        if k >= 0 and _fronted(groups[k], found[-1][0].start if by_before else m.start, m,
-                               cstr, keys):
+        if k >= 0 and groups[k][0].start > 0 and cstr[groups[k][0].start - 1] in "pd" \
+                and _fronted(groups[k], found[-1][0].start if by_before else m.start, m, cstr, keys):
             found.append(groups[k])  # L5 "in the left lower lobe there is opacity"
         elif not by_before and before >= 0:
             g = groups[before]
@@ -303,16 +318,12 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
     # "There is a right pneumothorax. It is largest at the apex.": a sentence that opens
     # with a pronoun and names no finding locates the last finding of the sentence before
     used = {id(g) for targets in located.values() for g in targets}
-    sentence_start = []  # first token of each token's sentence (one pass: stays linear)
-    first = 0
-    for i, k in enumerate(keys):
-        sentence_start.append(first)
-        if k in _SENTENCE_END:
-            first = i + 1
     for g in groups:
-        if id(g) in used:
+        if id(g) in used or _head_follows(heads, head_starts, g[0].start, g[0].sent):
             continue
-        i = sentence_start[g[0].start]
+        i = g[0].start  # the sentence start, at most _ANAPHORA_REACH tokens back
+        while i > 0 and keys[i - 1] not in _SENTENCE_END and g[0].start - i < _ANAPHORA_REACH:
+            i -= 1
         if keys[i] not in _ANAPHORA or _head_follows(heads, head_starts, i, g[0].sent):
             continue
         j = bisect_left(head_starts, i) - 1

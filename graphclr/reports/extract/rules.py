@@ -50,7 +50,7 @@ Examples:
     >>> [(words[s], label) for s, e, label in ents]
     [('pleural', 'ANAT-DP'), ('effusion', 'OBS-DA'), ('Opacity', 'OBS-DP'), ('right', 'ANAT-DP'), ('lower', 'ANAT-DP'), ('lobe', 'ANAT-DP'), ('pneumonia', 'OBS-U')]
     >>> [(t, words[ents[h][0]], words[ents[d][0]]) for t, h, d in rels]
-    [('modify', 'right', 'lobe'), ('modify', 'lower', 'lobe'), ('located_at', 'effusion', 'pleural'), ('located_at', 'Opacity', 'lobe'), ('suggestive_of', 'Opacity', 'pneumonia')]
+    [('modify', 'right', 'lobe'), ('modify', 'lower', 'lobe'), ('located_at', 'effusion', 'pleural'), ('located_at', 'Opacity', 'lobe'), ('located_at', 'pneumonia', 'lobe'), ('suggestive_of', 'Opacity', 'pneumonia')]
 """
 
 from __future__ import annotations
