@@ -50,6 +50,12 @@ def test_set_overrides_and_environment_variables(tmp_path, monkeypatch):
     assert load_spec(rel)["dataset"]["manifest"] == str((tmp_path / "data" / "manifest.csv").resolve())
 
 
+def test_seed_and_seeds_together_are_refused_not_one_ignored():
+    with pytest.raises(ValueError, match=r"fields 'seed' \(1\) and 'seeds' \[0, 1, 2\] are both set.*--set seeds=\[1\]"):
+        load_spec(overrides={"seed": 1})
+    assert load_spec(overrides={"seeds": [1]}).seeds() == [1]
+
+
 def test_bad_specs_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"spec.json: unknown field\(s\) \['budgett'\]"):
         load_spec(_spec_file(tmp_path, budgett={}))

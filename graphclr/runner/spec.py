@@ -9,7 +9,6 @@ A spec (format ``graphclr-benchmark/1``)::
      "labels": ["Atelectasis", "Cardiomegaly", ...],
      "model": {"embed_dim": 128, "image_cfg": {"backbone": "tiny-cnn", "image_size": 64}},
      "budget": {"steps": 600, "batch_size": 64, "lr": 0.001, ...},
-     "seed": 0,
      "seeds": [0, 1, 2],
      "encoders": [{"name": "graph", "model": "tiny"},
                   {"name": "text-transformer", "model": "text-transformer",
@@ -23,8 +22,8 @@ A spec (format ``graphclr-benchmark/1``)::
   them use. An encoder's ``model`` is a shipped config name (a graph config of
   :mod:`graphclr.models` or a text config of :mod:`graphclr.text`), a JSON path, or a
   config object; its ``overrides`` are deep-merged last.
-* ``seeds`` (optional) are the pretraining seeds: every encoder is pretrained and evaluated
-  once per seed (``seed`` is ignored then), and the report gives mean ± sd over seeds and
+* ``seeds`` are the pretraining seeds (or ``seed``, one of them; not both): every encoder is
+  pretrained and evaluated once per seed, and the report gives mean ± sd over seeds and
   paired per-seed differences (:mod:`graphclr.eval.multiseed`).
 * ``quick`` is deep-merged over the spec by ``--quick``.
 * Strings may use ``${VAR}`` (environment variables, e.g. data roots) and relative paths in
@@ -173,6 +172,9 @@ def _validate(spec: Mapping[str, Any], where: str) -> None:
                               or any(isinstance(x, bool) or not isinstance(x, int) for x in seeds)):
         raise ValueError(f"{where}: field 'seeds' must be a non-empty list of distinct integers "
                          f"(the pretraining seeds); got {seeds!r}")
+    if seeds is not None and "seed" in spec:
+        raise ValueError(f"{where}: fields 'seed' ({spec['seed']!r}) and 'seeds' {seeds} are both set; give the "
+                         f"pretraining seeds as 'seeds' only (e.g. --set seeds=[{spec['seed']}])")
     from graphclr.eval.config import EvalConfig   # strict: a typo in an evaluation is named here
 
     EvalConfig.from_dict(spec.get("evaluations", {}), labels=spec.get("labels") or None,
