@@ -182,6 +182,22 @@ def test_label_run_counts_what_it_skipped(tmp_path: Path, capsys) -> None:
             "of 64 (max_chars)") in err
 
 
+def test_a_report_id_repeated_across_files_keeps_the_first_copy_or_is_an_error(
+        tmp_path: Path, capsys) -> None:
+    one = _csv(tmp_path / "one.csv", [("a", "Small effusion.")])
+    two = _csv(tmp_path / "two.csv", [("a", "No edema."), ("b", "No edema.")])
+    rc, data, err = _extract(tmp_path, capsys, str(one), str(two))
+    assert rc == 0 and list(data) == ["a", "b"] and "effusion" in data["a"]["text"]
+    assert "skipped report 'a': id already read" in err
+    assert any("1 repeated report id(s)" in line for line in err)
+    out = tmp_path / "labels.csv"
+    assert main(["label", str(one), str(two), "--out", str(out)]) == 0
+    assert [row.split(",")[0] for row in out.read_text().splitlines()] == ["id", "a", "b"]
+    assert "skipped report 'a': id already read" in capsys.readouterr().err
+    rc, _, err = _extract(tmp_path, capsys, str(one), str(two), extra=("--strict",))
+    assert rc == 2 and err == ["graphclr extract: error: report 'a': id already read"]
+
+
 # --- CSV strictness (issue 12, failure 5) -------------------------------------------------
 def _strict_and_lenient(src: Path, msg: str, kept: list[str]) -> None:
     """Strict reading raises exactly ``msg``; lenient reading keeps ``kept`` and counts it."""

@@ -1,6 +1,9 @@
 """End to end on real radiographs of different sizes (tests/fixtures/hannover): pretrain a
 graph model from a CSV manifest holding report text only, stop it with SIGTERM, resume it
-with the command it prints, and compare with an uninterrupted run (issue 11)."""
+with the command it prints, compare with an uninterrupted run, and evaluate the checkpoint
+with ``graphclr eval`` (issue 11). Both sides are checked on their input tensors: the first
+training batch is the model's train transform of the images, the evaluation's features are
+the image tower on the model's eval transform of them."""
 
 from __future__ import annotations
 
@@ -13,11 +16,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from graphclr.data import load_image
+from graphclr import get_report_processor
+from graphclr.eval import FeatureSet
 from graphclr.models import load_model
 from graphclr.models.image import image_transform
 
@@ -99,3 +105,37 @@ def test_hannover_text_only_manifest_sigterm_resume_equals_uninterrupted(tmp_pat
     expected = torch.stack([tf(load_image(tmp_path / f"{i}.png")) for i in first["ids"]])
     assert first["image"].shape == (3, 1, 32, 32)
     assert torch.allclose(first["image"], expected, atol=1e-6)
+
+    # graphclr eval on the resumed checkpoint: a labelled manifest (train/val/test) of the same
+    # radiographs, report text only, evaluated in a fresh process like a user would
+    eval_rows = []
+    for k in range(12):
+        split = "train" if k < 6 else ("val" if k < 9 else "test")
+        eval_rows.append({"id": f"e{k}", "path": f"cxr{k % 6}.png", "text": TEXTS[k % 6], "split": split,
+                          "patient_id": f"p{k}", "Pleural Effusion": k % 2, "Cardiomegaly": (k // 2) % 2})
+    pd.DataFrame(eval_rows).to_csv(tmp_path / "eval.csv", index=False)
+    evaluated = _cli(["eval", "run/model.pt", "--csv", "eval.csv", "--out", "eval", "--device", "cpu",
+                      "--labels", "Cardiomegaly,Pleural Effusion", "--no-progress", "--threads", "1",
+                      "--set", "n_bootstrap=10", "--set", "probe.epochs=3", "--set", "linear_probe.seeds=[0]",
+                      "--set", "linear_probe.fractions=[1.0]", "--set", "few_shot.ks=[1]",
+                      "--set", "retrieval.ks=[1]"], tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"report:  {Path('eval') / 'report.md'}" in evaluated.stdout
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    enc = results["encoders"]["model"]
+    assert set(enc) >= {"linear_probe", "few_shot", "zero_shot", "retrieval"}
+    assert (results["dataset"]["n_train"], results["dataset"]["n_val"], results["dataset"]["n_test"]) == (6, 3, 3)
+    eval_tf = image_transform(a.preprocess_cfg, is_train=False)
+    test = FeatureSet.load(tmp_path / "eval" / "encoders" / "model" / "features_test.npz")
+    test_paths = [r["path"] for r in eval_rows if r["split"] == "test"]
+    images = torch.stack([eval_tf(load_image(tmp_path / p)) for p in test_paths])
+    assert images.shape == (3, 1, 32, 32)   # three real radiographs of different sizes, resized
+    with torch.no_grad():
+        expected_features = a.eval().encode_image(images, normalize=False).numpy()
+    np.testing.assert_allclose(test.features, expected_features, rtol=1e-5, atol=1e-5)
+    # retrieval embedded the test reports' text through graphs extracted on the fly
+    texts = [r["text"] for r in eval_rows if r["split"] == "test"]
+    with torch.no_grad():
+        expected_reports = a.encode_report(get_report_processor(a)(texts), normalize=True).numpy()
+    np.testing.assert_allclose(test.report_features, expected_reports, rtol=1e-5, atol=1e-5)
+    assert enc["retrieval"]["n_candidates"] == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,21 @@ class Problems:
         self.failed = 0
         self.duplicates = 0
 
+    def first_of_each_id(self, items: Iterable[Any], strict: bool, done: str) -> Iterator[Any]:
+        """``items`` without repeats of an id already seen (each repeat is one line on
+        stderr, or, with ``strict``, an error naming it); ``done`` says what was done
+        to the first copy ("read", "labelled")."""
+        seen: set[str] = set()
+        for item in items:
+            if item.id in seen:
+                if strict:
+                    raise ValueError(f"report {item.id!r}: id already {done}")
+                self.duplicates += 1
+                print(f"skipped report {item.id!r}: id already {done}", file=sys.stderr)
+                continue
+            seen.add(item.id)
+            yield item
+
     def extraction_failed(self, report_id: str, err: BaseException) -> None:
         self.failed += 1
         print(f"skipped report {report_id!r}: {type(err).__name__}: {err}", file=sys.stderr)
@@ -97,20 +112,8 @@ def iter_reports(args: argparse.Namespace, problems: Problems) -> Iterator[Any]:
 
     reports = read_reports(args.inputs, id_column=args.id_column, text_column=args.text_column,
                            strict=args.strict, skipped=problems.unreadable)
-    seen: set[str] = set()
-
-    def unique() -> Iterator[Any]:
-        for rep in reports:
-            if rep.id in seen:
-                if args.strict:
-                    raise ValueError(f"report {rep.id!r}: id already read")
-                problems.duplicates += 1
-                print(f"skipped report {rep.id!r}: id already read", file=sys.stderr)
-                continue
-            seen.add(rep.id)
-            yield rep
-
-    return islice(unique(), args.limit) if args.limit is not None else unique()
+    unique = problems.first_of_each_id(reports, args.strict, "read")
+    return islice(unique, args.limit) if args.limit is not None else unique
 
 
 def make_extractor(args: argparse.Namespace) -> Any:

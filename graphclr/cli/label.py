@@ -59,18 +59,10 @@ def run(args: argparse.Namespace) -> int:
     columns = SCHEMAS[args.schema]
     n = 0
     positives = dict.fromkeys(columns, 0)
-    seen: set[str] = set()
     with atomic_write(args.out, newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["id", *columns])
-        for graph in graphs:
-            if graph.id in seen:
-                if args.strict:
-                    raise ValueError(f"report {graph.id!r}: id already labelled")
-                problems.duplicates += 1
-                print(f"skipped report {graph.id!r}: id already labelled", file=sys.stderr)
-                continue
-            seen.add(graph.id)
+        for graph in problems.first_of_each_id(graphs, args.strict, "labelled"):
             try:
                 labels = label_graph(graph, args.schema, args.uncertain)
             except Exception as err:  # noqa: BLE001 - one bad graph is reported, not fatal

@@ -113,7 +113,9 @@ def extract_image_features(model: Any, dataset: Any, *, batch_size: int = 64, nu
         device: where the model runs.
         label_names: the label columns to keep (default: all of ``dataset.pathologies``).
         with_reports: also embed each item's report (``model.report_key`` field, through
-            ``model.report_processor``) for retrieval; ``groups`` then holds the report
+            ``model.report_processor``; items with report text only, as from a text-only
+            manifest, through :func:`graphclr.get_report_processor`, which extracts a graph
+            model's graphs with the built-in extractor) for retrieval; ``groups`` then holds the report
             texts, so identical reports count as one retrieval target.
         progress: show a tqdm bar.
         desc: the bar's label.
@@ -144,11 +146,17 @@ def extract_image_features(model: Any, dataset: Any, *, batch_size: int = 64, nu
                 ids.extend(str(i) for i in batch["id"])
                 patients.extend(str(p) for p in batch.get("patient_id", [""] * len(batch["id"])))
                 if with_reports:
-                    if key not in batch:
-                        raise ValueError(f"with_reports=True needs paired items with a {key!r} field; "
-                                         f"this dataset's items have {sorted(batch)}")
-                    reports = batch[key]
-                    rb = to_device(model.report_processor(list(reports)), device)
+                    if key not in batch and "text" not in batch:
+                        raise ValueError(f"with_reports=True needs paired items with a {key!r} field "
+                                         f"or report text; this dataset's items have {sorted(batch)}")
+                    if key in batch:
+                        reports = batch[key]
+                        rb = to_device(model.report_processor(list(reports)), device)
+                    else:   # report text only (a text-only manifest): graphs extracted on the fly
+                        from graphclr.models.raw_reports import get_report_processor
+
+                        reports = list(batch["text"])
+                        rb = to_device(get_report_processor(model)(reports), device)
                     reps.append(model.encode_report(rb, normalize=True).float().cpu().numpy())
                     texts = batch.get("text") or [getattr(r, "text", str(r)) for r in reports]
                     groups.extend(" ".join(str(t).lower().split()) for t in texts)

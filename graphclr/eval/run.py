@@ -82,6 +82,13 @@ def _splits(datasets: Mapping[str, Any]) -> dict[str, Any]:
     return {s: datasets[s] for s in _SPLITS if datasets.get(s) is not None}
 
 
+def _has_reports(ds: Any) -> bool:
+    """Paired items, or items with report text (a text-only manifest: graphs are extracted)."""
+    csv = getattr(ds, "csv", None)
+    has_text = csv is not None and "text" in csv.columns and bool(csv["text"].notna().any())
+    return bool(getattr(ds, "paired", False)) or has_text
+
+
 def extract_split_features(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig, out_dir: str | Path, *,
                            batch_size: int = 64, device: str = "cpu", progress: bool = True,
                            desc: str = "features") -> dict[str, FeatureSet]:
@@ -99,7 +106,7 @@ def extract_split_features(model: Any, datasets: Mapping[str, Any], cfg: EvalCon
         else:
             feats[split] = extract_image_features(
                 model, ds, batch_size=batch_size, device=device, progress=progress, desc=f"{desc} ({split})",
-                with_reports=split == "test" and cfg.needs_reports() and getattr(ds, "paired", False))
+                with_reports=split == "test" and cfg.needs_reports() and _has_reports(ds))
             feats[split].save(path)
     return feats
 

@@ -183,12 +183,11 @@ def build_pipeline(lexicon: Lexicon, *, alternatives_uncertain: bool = False) ->
     import spacy
     from spacy.language import Language
 
-    from graphclr.reports.extract.tokenizer import make_tokenizer
+    from graphclr.reports.extract.tokenizer import register_tokenizer
 
     if not Language.has_factory(COMPONENT):
         Language.factory(COMPONENT, func=lambda nlp, name: GraphComponent())
-    nlp = spacy.blank("en")
-    nlp.tokenizer = make_tokenizer(nlp.vocab)
+    nlp = spacy.blank("en", config={"nlp": {"tokenizer": register_tokenizer()}})
     nlp.add_pipe(COMPONENT)
     component = nlp.get_pipe(COMPONENT)
     component.lexicon = lexicon

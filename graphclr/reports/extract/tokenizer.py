@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["make_tokenizer", "pretokenize", "SPECIAL_CASES", "AFFIX_CHARS", "PUNCT_RUN",
+__all__ = ["make_tokenizer", "register_tokenizer", "TOKENIZER", "pretokenize", "SPECIAL_CASES", "AFFIX_CHARS", "PUNCT_RUN",
            "MAX_PIECE"]
 
 #: tokens that keep their trailing period
@@ -89,3 +89,19 @@ def make_tokenizer(vocab: Any) -> Any:
                      prefix_search=compile_prefix_regex(_PREFIXES).search,
                      suffix_search=compile_suffix_regex(_SUFFIXES).search,
                      infix_finditer=compile_infix_regex(_INFIXES).finditer)
+
+
+#: the name :func:`register_tokenizer` gives this tokenizer in spaCy's registry
+TOKENIZER = "graphclr.report_tokenizer.v1"
+
+
+def register_tokenizer() -> dict[str, str]:
+    """Register this tokenizer with spaCy; returns the ``nlp.tokenizer`` config block that
+    names it (``spacy.blank("en", config={"nlp": {"tokenizer": ...}})``). spaCy then never
+    builds the English tokenizer that ``nlp.tokenizer = make_tokenizer(...)`` would
+    replace (its ~1,400 exceptions cost more to set up than the rest of the pipeline)."""
+    from spacy.util import registry
+
+    if TOKENIZER not in registry.tokenizers:
+        registry.tokenizers.register(TOKENIZER, func=lambda: lambda nlp: make_tokenizer(nlp.vocab))
+    return {"@tokenizers": TOKENIZER}
