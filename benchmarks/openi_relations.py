@@ -22,7 +22,9 @@ lexicon concept is one of the finding's. A tuple's side is **reached** when, fro
 matching observation, an anatomy entity with that laterality is at most 2 hops away over
 ``modify``/``located_at`` edges (either direction: "opacity -located_at-> lobe
 <-modify- left"), counted from the observation and from the observations it modifies
-("consolidative -modify-> opacity" is one finding); ``bilateral`` also counts for ``left`` and ``right``, and ``left`` plus
+("consolidative -modify-> opacity" is one finding), or the side is spelled inside such an
+observation word itself ("levoscoliosis": RadGraph keeps it one observation entity, and
+the lexicon gives the term its side); ``bilateral`` also counts for ``left`` and ``right``, and ``left`` plus
 ``right`` together for ``bilateral``, as does a paired structure named in the plural
 ("the lung bases", "the hemidiaphragms"). A location is reached when its structure key (and
 zone) are among the anatomy within 2 hops. The **baseline** asks the same of the anatomy
@@ -224,13 +226,22 @@ def score_graph(graph: Any, tuples: Iterable[Silver], lexicon: Any) -> list[dict
             seen |= frontier
         return seen
 
+    def own_side(i: int, sets: tuple[set[str], set[str], set[str]]) -> tuple[set[str], set[str], set[str]]:
+        """The side an observation word spells itself ("levoscoliosis"), added to ``sets``."""
+        for j in {i} | modifies[i]:
+            if ents[j].is_observation:
+                sets[0].update(t.laterality for _s, _e, t in lexicon.match(lexicon.keys(ents[j].tokens.split()))
+                               if t.kind == "observation" and t.laterality)
+        return sets
+
     out = []
     for s in tuples:
         cands = [i for i, e in enumerate(ents) if e.is_observation and e.label != "OBS-DA"
                  and info[i][0] in s.concepts]
         row: dict[str, Any] = {"found": bool(cands)}
-        graph_sets = [anatomy(reach(i)) for i in cands]
-        base_sets = [anatomy(j for j, e in enumerate(ents) if sent[e.start_ix] == sent[ents[i].start_ix])
+        graph_sets = [own_side(i, anatomy(reach(i))) for i in cands]
+        base_sets = [own_side(i, anatomy(j for j, e in enumerate(ents)
+                                         if sent[e.start_ix] == sent[ents[i].start_ix]))
                      for i in cands]
         for name, sets in (("", graph_sets), ("_baseline", base_sets)):
             row["side" + name] = None if s.side is None else any(_side_ok(s.side, x[0]) for x in sets)

@@ -197,6 +197,7 @@ def _copy_lexicon(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("file,line,message", [
     ("anatomy.tsv", "wrongside\tleft\tmod\tmiddle\n", "unknown laterality 'middle'"),
     ("observations.tsv", "blob\tnot_a_concept\n", "concept 'not_a_concept' is not in concepts.tsv"),
+    ("observations.tsv", "blobscoliosis\tscoliosis\t\tup\n", "unknown laterality 'up'"),
     ("triggers.tsv", "maybe not\tperhaps\n", "unknown trigger role 'perhaps'"),
     ("modifiers.tsv", "effusion\tsmall\tsize\n", "'effusion' is already defined"),
     ("concepts.tsv", "x\tbad\t-\t-\n", "unknown category 'bad'"),

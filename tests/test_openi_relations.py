@@ -78,6 +78,18 @@ def test_baseline_is_the_sentence_and_bilateral_counts_for_a_side(rel) -> None:
     assert (at["side"], at["locations"]) == (True, [True])
 
 
+def test_a_side_spelled_inside_the_observation_word_counts(rel) -> None:
+    lex = default_lexicon()
+    # "levoscoliosis" states left itself; "scoliosis" (no side in the word) does not
+    g = graph("levoscoliosis of the spine . scoliosis .",
+              [("levoscoliosis", "OBS-DP", 0), ("spine", "ANAT-DP", 3), ("scoliosis", "OBS-DP", 5)],
+              [("located_at", 0, 1)])
+    left, right = rel.score_graph(g, [rel.silver_tuple("Scoliosis/thoracic vertebrae/left", lex),
+                                      rel.silver_tuple("Scoliosis/right", lex)], lex)
+    assert (left["side"], left["side_baseline"], left["locations"]) == (True, True, [True])
+    assert (right["side"], right["side_baseline"]) == (False, False)
+
+
 def _member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)

@@ -107,7 +107,8 @@ class Term:
         category: anatomy ``"head"``/``"mod"``; observation concept category
             (``"finding"``, ``"modifier"``, ...); trigger role.
         adjective: an observation adjective that modifies a following observation.
-        laterality, zone: for anatomy words that carry them (``"bibasilar"``: bilateral, lower).
+        laterality, zone: for anatomy words that carry them (``"bibasilar"``: bilateral, lower);
+            laterality also for an observation word that spells its side ("levoscoliosis").
         mod_type: for modifiers, ``"size"``, ``"severity"``, ... (``""`` otherwise).
         scope: a scope role carried by an entity term (``"affirm"`` for "stable").
     """
@@ -331,7 +332,7 @@ def load_lexicon(directory: str | os.PathLike[str] | None = None) -> Lexicon:
     raw_words: set[str] = set()
     staged: list[tuple[str, int, list[str], str]] = []  # (file, line, fields, kind)
     for name, kind, ncols in (("anatomy.tsv", ANATOMY_KIND, (3, 5)),
-                              ("observations.tsv", OBSERVATION_KIND, (2, 3)),
+                              ("observations.tsv", OBSERVATION_KIND, (2, 4)),
                               ("modifiers.tsv", "modifier", (3, 3)),
                               ("triggers.tsv", TRIGGER_KIND, (2, 2))):
         p = path(name)
@@ -377,13 +378,15 @@ def load_lexicon(directory: str | os.PathLike[str] | None = None) -> Lexicon:
                 raise LexiconError(f"{where}: unknown zone {zone!r}")
             term = Term(words, ANATOMY_KIND, key, role, laterality=lat, zone=zone)
         elif kind == OBSERVATION_KIND:
-            concept, form = fields[1], fields[2]
+            concept, form, lat = fields[1], fields[2], fields[3] or None
             if concept not in lex.concepts:
                 raise LexiconError(f"{where}: concept {concept!r} is not in concepts.tsv")
             if form not in ("", "noun", "adj"):
                 raise LexiconError(f"{where}: form must be noun or adj, got {form!r}")
+            if lat is not None and lat not in LATERALITIES:
+                raise LexiconError(f"{where}: unknown laterality {lat!r}")
             term = Term(words, OBSERVATION_KIND, concept, lex.concepts[concept].category,
-                        adjective=form == "adj")
+                        adjective=form == "adj", laterality=lat)
         elif kind == "modifier":
             value, mtype = fields[1], fields[2]
             if mtype not in MODIFIER_TYPES:

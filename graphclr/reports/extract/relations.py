@@ -19,7 +19,8 @@ anatomy phrase the following patterns give it:
   and hila are normal"); a normal-state word also across a preposition ("heart size within
   normal limits");
 * *after* (L2): the phrase after it, adjacent or after a location preposition
-  ("opacity in the right lower lobe", "effusions bilaterally"), and then every further
+  ("opacity in the right lower lobe", "effusions bilaterally", "nodules seen bilaterally"),
+  and then every further
   phrase chained to it by lists, prepositions, commas, adverbs and modifiers ("in the
   right midlung and left upper lung", "bilaterally, most prominent in the lung bases",
   "airspace opacity in the right lung base": both ``airspace`` and ``base``). A phrase
@@ -234,7 +235,7 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
             g = groups[after]
             gap = cstr[m.end:g[0].start]
             if g[0].clause == m.clause and gap_ok(gap, _AFTER_GAP) \
-                    and (("p" in gap) or (not gap.strip("dv") and not before_owner(after))):
+                    and (("p" in gap) or (not gap.strip("dvc") and not before_owner(after))):
                 found.append(g)  # L2, then the phrases chained to it
                 for k in range(after + 1, len(groups)):
                     g2 = groups[k]
