@@ -36,7 +36,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from graphclr.constants import ABSENT, CHEXPERT_LABELS, LOCATED_AT, MODIFY, PRESENT, UNCERTAIN
+from graphclr.constants import (
+    ABSENT,
+    CHEXPERT_LABELS,
+    LABEL_TO_KIND_CERTAINTY as _KIND_CERTAINTY,
+    LOCATED_AT,
+    MODIFY,
+    PRESENT,
+    UNCERTAIN,
+)
 from graphclr.reports.extract.lexicon import ANATOMY_KIND, OBSERVATION_KIND, Lexicon, Term, default_lexicon
 from graphclr.reports.schema import ReportGraph
 
@@ -168,8 +176,31 @@ def findings(graph: ReportGraph, *, schema: str = "cxr14", lexicon: Lexicon | No
     if schema not in SCHEMAS:
         raise ValueError(f"unknown label schema {schema!r} (expected one of {', '.join(SCHEMAS)})")
     lex = lexicon or default_lexicon()
+    result: list[Finding] = []
+    for i, tokens, name, category, certainty, anat, mods in _observations(graph, lex,
+                                                                         include_modifiers):
+        zones = tuple(z for z in _ZONE_ORDER if any(t.zone == z for t in anat))
+        result.append(Finding(
+            name=name, category=category, certainty=certainty,
+            laterality=_laterality(t.laterality for t in anat),
+            zone=zones[0] if len(zones) == 1 else None, zones=zones,
+            size=mods.get("size"), severity=mods.get("severity"),
+            chronicity=mods.get("chronicity"), change=mods.get("change"),
+            anatomy=tuple(dict.fromkeys(t.key for t in anat)), entity=i, tokens=tokens,
+            labels=labels_for(name, schema, lex) if name else ()))
+    return result
+
+
+def _observations(graph: ReportGraph, lex: Lexicon, include_modifiers: bool,
+                  ) -> list[tuple[int, str, str | None, str, str, list[Term], dict[str, str]]]:
+    """What :func:`findings` and :func:`label_graph` read of each observation kept:
+    ``(entity index, tokens, concept, category, certainty, anatomy terms, modifiers)``
+    (labels need only the first five; building :class:`Finding` objects for them cost
+    a third of labelling)."""
     ents = graph.entities
     n = len(ents)
+    kinds = [_KIND_CERTAINTY[e.source_label or e.label] for e in ents]
+    is_anat = [k[0] == ANATOMY_KIND for k in kinds]
     located: list[list[int]] = [[] for _ in range(n)]
     modified_by: list[list[int]] = [[] for _ in range(n)]
     modifies: list[list[int]] = [[] for _ in range(n)]
@@ -185,20 +216,19 @@ def findings(graph: ReportGraph, *, schema: str = "cxr14", lexicon: Lexicon | No
 
     def anatomy_terms(j: int, depth: int = 0) -> list[Term]:
         """Terms of entity j (an anatomy phrase head) and the anatomy modifying it."""
-        out: list[Term] = []
         head, rest = terms[j]
-        for t in ([head] if head is not None else []) + rest:
-            if t.kind == ANATOMY_KIND:
-                out.append(t)
+        out = [t for t in rest if t.kind == ANATOMY_KIND]
+        if head is not None and head.kind == ANATOMY_KIND:
+            out.insert(0, head)
         if depth < 2:
             for k in modified_by[j]:
-                if ents[k].is_anatomy:
+                if is_anat[k]:
                     out.extend(anatomy_terms(k, depth + 1))
         return out
 
-    result: list[Finding] = []
+    result = []
     for i, ent in enumerate(ents):
-        if ent.kind != OBSERVATION_KIND:
+        if kinds[i][0] != OBSERVATION_KIND:
             continue
         head, rest = terms[i]
         if head is not None and head.kind != OBSERVATION_KIND:
@@ -207,7 +237,7 @@ def findings(graph: ReportGraph, *, schema: str = "cxr14", lexicon: Lexicon | No
         # a modifier that qualifies an observation is not a finding of its own; one that
         # qualifies only anatomy may be ("low" located_at "lung volumes")
         if is_modifier and not include_modifiers and \
-                any(ents[h].is_observation for h in modifies[i]):
+                any(kinds[h][0] == OBSERVATION_KIND for h in modifies[i]):
             continue
         anat: list[Term] = [t for t in rest if t.kind == ANATOMY_KIND]
         context: set[str] = {t.key for t in rest}
@@ -215,19 +245,19 @@ def findings(graph: ReportGraph, *, schema: str = "cxr14", lexicon: Lexicon | No
         for t in rest:
             if t.category == "modifier":
                 mods.setdefault(t.mod_type, t.key)
-        targets = list(located[i])
+        targets = located[i]
         for h in modifies[i]:  # an adjective/modifier inherits its head's location
-            if ents[h].is_observation:
-                targets.extend(located[h])
+            if kinds[h][0] == OBSERVATION_KIND and located[h]:
+                targets = targets + located[h]
         for j in targets:
-            if ents[j].is_anatomy:
+            if is_anat[j]:
                 anat.extend(anatomy_terms(j))
             else:  # RadGraph sometimes locates an observation at another observation
                 for t in [terms[j][0], *terms[j][1]]:
                     if t is not None:
                         context.add(t.key)
         for k in modified_by[i]:
-            if ents[k].is_anatomy:
+            if is_anat[k]:
                 anat.extend(anatomy_terms(k))
                 continue
             kh, krest = terms[k]
@@ -236,7 +266,7 @@ def findings(graph: ReportGraph, *, schema: str = "cxr14", lexicon: Lexicon | No
                 if t.category == "modifier":
                     mods.setdefault(t.mod_type, t.key)
         context.update(t.key for t in anat)
-        certainty = ent.certainty
+        certainty = kinds[i][1]
         if head is None:
             name, category = None, "unknown"
         else:
@@ -246,16 +276,7 @@ def findings(graph: ReportGraph, *, schema: str = "cxr14", lexicon: Lexicon | No
             category = lex.concept(name).category
             if category == "modifier" and not include_modifiers:
                 continue
-        zones = tuple(z for z in _ZONE_ORDER if any(t.zone == z for t in anat))
-        anatomy = tuple(dict.fromkeys(t.key for t in anat))
-        result.append(Finding(
-            name=name, category=category, certainty=certainty,
-            laterality=_laterality(t.laterality for t in anat),
-            zone=zones[0] if len(zones) == 1 else None, zones=zones,
-            size=mods.get("size"), severity=mods.get("severity"),
-            chronicity=mods.get("chronicity"), change=mods.get("change"),
-            anatomy=anatomy, entity=i, tokens=ent.tokens,
-            labels=labels_for(name, schema, lex) if name else ()))
+        result.append((i, ent.tokens, name, category, certainty, anat, mods))
     anatomy_terms = None  # noqa: F841 - breaks the closure's reference cycle (no GC needed)
     return result
 
@@ -311,12 +332,13 @@ def label_graph(graph: ReportGraph, schema: str = "cxr14", uncertain: str = "neg
     best: dict[str, int] = {}
     abnormal = -1
     cats = ABNORMAL_CATEGORIES[schema]
-    for f in findings(graph, schema=schema, lexicon=lexicon):
-        rank = _RANK[f.certainty]
-        for lab in f.labels:
+    lex = lexicon or default_lexicon()
+    for _i, _tokens, name, category, certainty, _anat, _mods in _observations(graph, lex, False):
+        rank = _RANK[certainty]
+        for lab in (labels_for(name, schema, lex) if name else ()):
             if rank > best.get(lab, -1):
                 best[lab] = rank
-        if f.category in cats and rank > abnormal:
+        if category in cats and rank > abnormal:
             abnormal = rank
     unc_value = {"negative": 0, "positive": 1, "keep": -1}[uncertain]
     out: dict[str, int] = {}
