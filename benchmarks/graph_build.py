@@ -2,8 +2,13 @@
 
 Measures, on one thread:
   * encode: ReportGraph -> GraphArrays (the per-report work a data loader does),
-  * heterograph: ReportGraph -> one DGLHeteroGraph per report (``build_graphs``; what a
-    graph store holds),
+  * heterograph: ReportGraph -> one DGLHeteroGraph per report, by ``build_graphs``
+    (chunks batched, then ``dgl.slice_batch``) and, for comparison, by one
+    ``to_heterograph`` per report (the path before chunking),
+  * graph store (CPU time, ``time.process_time``): ``save_graph_store`` of the encoded
+    reports (what ``graphclr graphs build`` runs after encoding; chunks of 1,024) against
+    the per-report store it replaced (``to_heterograph`` + ``dgl.save_graphs`` of one graph
+    per report), and reading every graph back, or 64 random ones, from each,
   * batch: 256 ReportGraphs -> one batched heterograph (encode included), and from cached
     GraphArrays, against ``dgl.batch`` of 256 prebuilt graphs,
   * homogeneous: the batched heterograph -> the RelGraphConv view.
@@ -14,7 +19,7 @@ Graphs come from the built-in extractor over the real Open-i reports when both a
 available (torchxrayvision's archive), else from a seeded generator of RadGraph-like
 graphs; the result says which.
 
-    python benchmarks/graph_build.py [--n 2048] [--batch 256]
+    python benchmarks/graph_build.py [--n 2048] [--batch 256] [--store-repeats 3]
 """
 
 from __future__ import annotations
@@ -27,6 +32,32 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import record, time_call  # noqa: E402
+
+
+def store_timings(reports, vocab, repeats: int) -> dict:
+    """CPU seconds of writing and reading a graph store, chunked and per report."""
+    import tempfile
+    import time
+
+    import dgl
+    import numpy as np
+
+    from graphclr.graphs import encode_report, load_graph_store, save_graph_store, to_heterograph
+
+    ids = [f"r{i}" for i in range(len(reports))]
+    arrays = [encode_report(r, vocab) for r in reports]
+    picks = np.random.default_rng(0).integers(0, len(reports), 64).tolist()
+    cpu = {"clock": time.process_time, "repeats": repeats, "warmup": 1}
+    with tempfile.TemporaryDirectory() as tmp:
+        new, old = f"{tmp}/chunked.bin", f"{tmp}/per_report.bin"
+        out = {"write_chunked": time_call(lambda: save_graph_store(new, arrays, ids), **cpu),
+               "write_per_report": time_call(lambda: dgl.save_graphs(
+                   old, [to_heterograph(a) for a in arrays]), **cpu),
+               "read_all_chunked": time_call(lambda: load_graph_store(new), **cpu),
+               "read_all_per_report": time_call(lambda: dgl.load_graphs(old), **cpu),
+               "read_64_chunked": time_call(lambda: load_graph_store(new, picks), **cpu),
+               "read_64_per_report": time_call(lambda: dgl.load_graphs(old, sorted(set(picks))), **cpu)}
+    return out
 
 
 def generated_reports(n: int, seed: int = 0):
@@ -78,6 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2048, help="reports to build per timing")
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--store-repeats", type=int, default=3, help="timed store writes/reads")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
@@ -102,6 +134,8 @@ def main() -> None:
 
     enc = time_call(lambda: [encode_report(r, vocab) for r in reports], repeats=5)
     het = time_call(lambda: build_graphs(reports, vocab), repeats=3)
+    het_one = time_call(lambda: [to_heterograph(a) for a in arrays], repeats=3)
+    store = store_timings(reports, vocab, args.store_repeats)
     b_rep = time_call(lambda: batch_graphs(batch, vocab), repeats=30)
     b_arr = time_call(lambda: batch_graphs(arrays[: args.batch]), repeats=30)
     b_dgl = time_call(lambda: dgl.batch(prebuilt), repeats=10)
@@ -118,20 +152,32 @@ def main() -> None:
         "threads": 1,
         "encode_graphs_per_s": n / enc["median_s"],
         "heterograph_per_report_graphs_per_s": n / het["median_s"],
+        "to_heterograph_one_by_one_graphs_per_s": n / het_one["median_s"],
+        "store_write_chunked_graphs_per_cpu_s": n / store["write_chunked"]["median_s"],
+        "store_write_per_report_graphs_per_cpu_s": n / store["write_per_report"]["median_s"],
+        "store_read_all_chunked_graphs_per_cpu_s": n / store["read_all_chunked"]["median_s"],
+        "store_read_all_per_report_graphs_per_cpu_s": n / store["read_all_per_report"]["median_s"],
+        "store_read_64_random_chunked_cpu_ms": store["read_64_chunked"]["median_s"] * 1e3,
+        "store_read_64_random_per_report_cpu_ms": store["read_64_per_report"]["median_s"] * 1e3,
         "batch_from_reports_ms": b_rep["median_s"] * 1e3,
         "batch_from_reports_graphs_per_s": args.batch / b_rep["median_s"],
         "batch_from_cached_arrays_ms": b_arr["median_s"] * 1e3,
         "dgl_batch_of_prebuilt_graphs_ms": b_dgl["median_s"] * 1e3,
         "to_homogeneous_ms": homo["median_s"] * 1e3,
         "goals": {"batch_256_under_ms": 20, "build_graphs_per_s": 5000},
-        "timings": {"encode": enc, "heterograph": het, "batch_from_reports": b_rep,
+        "timings": {"encode": enc, "heterograph": het, "heterograph_one_by_one": het_one,
+                    "store_cpu": store, "batch_from_reports": b_rep,
                     "batch_from_arrays": b_arr, "dgl_batch": b_dgl, "to_homogeneous": homo},
     }
     path = record("graph_build", result, args.out)
-    for k in ("encode_graphs_per_s", "heterograph_per_report_graphs_per_s", "batch_from_reports_ms",
+    for k in ("encode_graphs_per_s", "heterograph_per_report_graphs_per_s",
+              "to_heterograph_one_by_one_graphs_per_s", "store_write_chunked_graphs_per_cpu_s",
+              "store_write_per_report_graphs_per_cpu_s", "store_read_all_chunked_graphs_per_cpu_s",
+              "store_read_all_per_report_graphs_per_cpu_s", "store_read_64_random_chunked_cpu_ms",
+              "store_read_64_random_per_report_cpu_ms", "batch_from_reports_ms",
               "batch_from_reports_graphs_per_s", "batch_from_cached_arrays_ms",
               "dgl_batch_of_prebuilt_graphs_ms", "to_homogeneous_ms"):
-        print(f"{k:40s} {result[k]:10.1f}")
+        print(f"{k:44s} {result[k]:10.1f}")
     print(f"graphs: {source}\nwritten to {path}")
 
 

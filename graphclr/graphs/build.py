@@ -94,12 +94,26 @@ def batch_graphs(graphs: Sequence[ReportGraph | GraphArrays], vocab: Vocabulary 
 
 
 def build_graphs(graphs: Iterable[ReportGraph], vocab: Vocabulary | None = None, *,
-                 max_tokens: int = 4) -> list[dgl.DGLHeteroGraph]:
-    """One heterograph per report (the collector is paused while they are made)."""
+                 max_tokens: int = 4, chunk_size: int = 1024) -> list[dgl.DGLHeteroGraph]:
+    """One heterograph per report, each equal to :func:`to_heterograph` of its report.
+
+    Reports are batched ``chunk_size`` at a time (one ``dgl.heterograph`` call per chunk)
+    and each graph is cut from its chunk with :func:`dgl.slice_batch`, which costs a
+    fraction of a ``dgl.heterograph`` call with all 24 edge types (the collector is paused
+    meanwhile).
+    """
+    import dgl
+
     from graphclr.utils import paused_gc
 
+    reports = list(graphs)
+    out: list[dgl.DGLHeteroGraph] = []
     with paused_gc():
-        return [to_heterograph(g, vocab, max_tokens=max_tokens) for g in graphs]
+        for i in range(0, len(reports), chunk_size):
+            chunk = ReportBatch.from_reports(reports[i: i + chunk_size], vocab,
+                                             max_tokens=max_tokens).to_dgl()
+            out.extend(dgl.slice_batch(chunk, j) for j in range(chunk.batch_size))
+    return out
 
 
 def empty_heterograph() -> dgl.DGLHeteroGraph:
