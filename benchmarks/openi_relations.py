@@ -25,7 +25,8 @@ matching observation, an anatomy entity with that laterality is at most 2 hops a
 ("consolidative -modify-> opacity" is one finding), or the side is spelled inside such an
 observation word itself ("levoscoliosis": RadGraph keeps it one observation entity, and
 the lexicon gives the term its side); ``bilateral`` also counts for ``left`` and ``right``, and ``left`` plus
-``right`` together for ``bilateral``, as does a paired structure named in the plural
+``right`` together for ``bilateral`` (from one observation, or from two mentions of the
+finding: "left effusion ... right effusion"), as does a paired structure named in the plural
 ("the lung bases", "the hemidiaphragms"). A location is reached when its structure key (and
 zone) are among the anatomy within 2 hops. The **baseline** asks the same of the anatomy
 entities in the same sentence as a matching observation. Tuples whose finding has no
@@ -244,7 +245,9 @@ def score_graph(graph: Any, tuples: Iterable[Silver], lexicon: Any) -> list[dict
                                          if sent[e.start_ix] == sent[ents[i].start_ix]))
                      for i in cands]
         for name, sets in (("", graph_sets), ("_baseline", base_sets)):
-            row["side" + name] = None if s.side is None else any(_side_ok(s.side, x[0]) for x in sets)
+            # "bilateral" is also reached by a left and a right mention of the finding
+            sides = [x[0] for x in sets] + [set().union(*(x[0] for x in sets))] * (s.side == "bilateral")
+            row["side" + name] = None if s.side is None else any(_side_ok(s.side, x) for x in sides)
             row["locations" + name] = [any(_loc_ok(loc, x[1], x[2]) for x in sets) for loc in s.locations]
         out.append(row)
     return out

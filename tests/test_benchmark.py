@@ -24,7 +24,10 @@ def test_default_spec_compares_graph_and_text_encoders_under_one_budget():
     assert spec.synthetic and spec["dataset"]["kind"] == "synthetic"
     assert spec.encoder_names() == ["graph", "text-transformer", "bag-of-words"]
     assert spec["evaluations"]["linear_probe"]["fractions"] == [0.01, 0.1, 1.0]
-    assert spec["evaluations"]["n_bootstrap"] == 1000
+    assert spec["evaluations"]["n_bootstrap"] == 500     # the budget for 3 seeds in ~15 minutes (docs/results.md)
+    assert spec.seeds() == [0, 1, 2] and load_spec(quick=True).seeds() == [0, 1]
+    assert spec["evaluations"]["counterfactual"]["max_per_family"] >= 200
+    assert spec["evaluations"]["counterfactual"]["families"] == ["binding", "laterality", "negation", "zone", "size"]
     assert {t["left"] for t in spec["evaluations"]["laterality"]} == {"Effusion_Left"}
     quick = load_spec(quick=True)
     assert quick["budget"]["max_steps"] < spec["budget"]["max_steps"]
@@ -45,6 +48,12 @@ def test_set_overrides_and_environment_variables(tmp_path, monkeypatch):
     assert load_spec(path)["dataset"]["manifest"] == str(tmp_path / "d" / "manifest.csv")
     rel = _spec_file(tmp_path, dataset={"kind": "manifest", "manifest": "data/manifest.csv"})
     assert load_spec(rel)["dataset"]["manifest"] == str((tmp_path / "data" / "manifest.csv").resolve())
+
+
+def test_seed_and_seeds_together_are_refused_not_one_ignored():
+    with pytest.raises(ValueError, match=r"fields 'seed' \(1\) and 'seeds' \[0, 1, 2\] are both set.*--set seeds=\[1\]"):
+        load_spec(overrides={"seed": 1})
+    assert load_spec(overrides={"seeds": [1]}).seeds() == [1]
 
 
 def test_bad_specs_are_named(tmp_path):
@@ -89,17 +98,18 @@ def test_quick_benchmark_end_to_end_and_resume(tmp_path, capsys):
     assert main(["benchmark", "--quick", "--out", str(out), "--no-progress", "--pretrain-only"]) == 0
     assert not (out / "report.md").exists()
     assert all((out / "encoders" / n / "pretrain" / "model.pt").is_file()
+               and (out / "seeds" / "seed-1" / "encoders" / n / "pretrain" / "model.pt").is_file()
                for n in ("graph", "text-transformer", "bag-of-words"))
     capsys.readouterr()
     # stage 2: one process evaluates, reusing the pretrained encoders
     assert main(["benchmark", "--quick", "--out", str(out), "--no-progress", "--resume"]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("pretraining already done (resumed)") == 3
+    assert printed.count("pretraining already done (resumed)") == 6     # 3 encoders x 2 pretraining seeds
     assert f"report:  {out / 'report.md'}" in printed and "synthetic" in printed
     results = json.loads((out / "results.json").read_text())
     assert results["synthetic"] is True and results["command"].startswith("graphclr benchmark --quick")
     assert results["command"].endswith("--resume")
-    assert results["env"]["torch"] and results["seeds"]["pretraining"] == 0
+    assert results["env"]["torch"] and results["seeds"]["pretraining"] == [0, 1]
     assert list(results["encoders"]) == ["graph", "text-transformer", "bag-of-words"]
     budgets = set()
     for name, enc in results["encoders"].items():
@@ -111,10 +121,26 @@ def test_quick_benchmark_end_to_end_and_resume(tmp_path, capsys):
         assert set(enc["zero_shot"]["labels"]) == set(results["labels"])
         assert "pleural-effusion-side" in enc["laterality"]
         assert enc["retrieval"]["image_to_report"]["1"] >= 0.0
+        cf = enc["counterfactual"]
+        assert list(cf) == ["binding", "laterality", "negation", "zone", "size"]
+        assert all(f["n_pairs"] == 24 and 0.0 <= f["group"] <= min(f["image_pair"], f["text_pair"]) for f in cf.values())
+    # two pretraining seeds: mean +- sd of every headline number over them, paired graph-vs-baseline differences
+    multi = results["multi_seed"]
+    assert multi["seeds"] == [0, 1] and multi["reference"] == "graph"
+    zs = multi["metrics"]["zero_shot/mean AUROC"]["graph"]
+    assert zs["values"][0] == results["encoders"]["graph"]["zero_shot"]["metrics"]["mean"]["auroc"]["value"]
+    seed1 = json.loads((out / "seeds" / "seed-1" / "encoders" / "graph" / "results.json").read_text())
+    assert zs["values"][1] == seed1["zero_shot"]["metrics"]["mean"]["auroc"]["value"]
+    assert zs["mean"] == pytest.approx(sum(zs["values"]) / 2)
+    assert set(multi["paired"]["counterfactual:binding/group"]) == {"text-transformer", "bag-of-words"}
     report = (out / "report.md").read_text()
     assert "The images in this benchmark are synthetic" in report
     assert "## Linear probe: mean AUROC over labels" in report and "| 10% labels | 100% labels |" in report
     assert "## Zero-shot from prompt graphs" in report and "## Laterality: pleural-effusion-side" in report
+    assert "## Over 2 pretraining seeds (0, 1): mean ± sd" in report and "paired per seed" in report
+    assert "## Counterfactual probes" in report and "| *chance* | 0.5 | 0.5 | 0.167 | 0.5 |" in report
+    for family in ("binding", "laterality", "negation", "zone", "size"):
+        assert f"### {family} (24 pairs)" in report
     for png in ("auroc_vs_label_fraction", "roc_linear_probe", "roc_zero_shot", "training_loss"):
         assert (out / "plots" / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
     # resuming a finished run recomputes nothing and reports the same numbers
@@ -135,7 +161,7 @@ def test_quick_benchmark_end_to_end_and_resume(tmp_path, capsys):
     evaluated = json.loads((ev / "results.json").read_text())
     assert evaluated["dataset"]["n_test"] == results["dataset"]["n_test"]
     mine, theirs = evaluated["encoders"]["graph"], results["encoders"]["graph"]
-    for key in ("linear_probe", "few_shot", "laterality", "retrieval"):
+    for key in ("linear_probe", "few_shot", "laterality", "retrieval", "counterfactual"):
         assert mine[key] == theirs[key], key
     assert mine["zero_shot"]["metrics"]["mean"]["auroc"]["value"] == \
         pytest.approx(theirs["zero_shot"]["metrics"]["mean"]["auroc"]["value"], abs=1e-6)

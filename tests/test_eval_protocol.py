@@ -29,12 +29,13 @@ def test_eval_config_reads_the_default_spec_strictly():
 
     spec = json.loads(default_spec_path().read_text())
     cfg = EvalConfig.from_dict(spec["evaluations"], labels=spec["labels"])
-    assert cfg.names() == ["linear_probe", "few_shot", "zero_shot", "laterality", "retrieval"]
+    assert cfg.names() == ["linear_probe", "few_shot", "zero_shot", "laterality", "retrieval", "counterfactual"]
+    assert cfg.get("counterfactual").families == ("binding", "laterality", "negation", "zone", "size")
     assert cfg.get("linear_probe").fractions == (0.01, 0.1, 1.0) and cfg.get("few_shot").ks == (1, 5, 10)
     task = cfg.get("laterality").tasks[0]
     assert (task.left, task.right, task.seeds, task.prompts) == ("Effusion_Left", "Effusion_Right", None,
                                                                  "effusion_laterality")
-    assert cfg.probe == ProbeConfig(epochs=100, lr=0.01, batch_size=64, patience=20)
+    assert cfg.probe == ProbeConfig(epochs=60, lr=0.01, batch_size=64, patience=20)
     assert cfg.seeds() == {"probe": [0, 1, 2], "few-shot": [0], "bootstrap": 0}
     assert cfg.test_labels()[-2:] == ["Effusion_Left", "Effusion_Right"]
     assert cfg.needs_reports() and not EvalConfig.from_dict({"linear_probe": {}}).needs_reports()

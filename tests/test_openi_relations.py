@@ -90,6 +90,19 @@ def test_a_side_spelled_inside_the_observation_word_counts(rel) -> None:
     assert (right["side"], right["side_baseline"]) == (False, False)
 
 
+def test_bilateral_is_reached_by_a_left_and_a_right_mention(rel) -> None:
+    lex = default_lexicon()
+    g = graph("left effusion . right effusion .",
+              [("left", "ANAT-DP", 0), ("effusion", "OBS-DP", 1), ("right", "ANAT-DP", 3),
+               ("effusion", "OBS-DP", 4)],
+              [("located_at", 1, 0), ("located_at", 3, 2)])
+    both, left = rel.score_graph(g, [rel.silver_tuple("Pleural Effusion/bilateral", lex),
+                                     rel.silver_tuple("Pleural Effusion/left", lex)], lex)
+    assert (both["side"], left["side"]) == (True, True)
+    g1 = graph("left effusion .", [("left", "ANAT-DP", 0), ("effusion", "OBS-DP", 1)], [("located_at", 1, 0)])
+    assert rel.score_graph(g1, [rel.silver_tuple("Pleural Effusion/bilateral", lex)], lex)[0]["side"] is False
+
+
 def _member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)

@@ -12,10 +12,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "benchmark", help="pretrain graph and text encoders under one budget and compare them",
         description="Run a benchmark spec: for each encoder, pretrain it (same loop, data, image backbone, "
                     "budget and seed), evaluate the frozen image tower (linear probes at label fractions, "
-                    "few-shot, zero-shot from prompt graphs, laterality, retrieval) and write results.json, "
-                    "report.md and plots. Without SPEC it runs the built-in default: synthetic images "
-                    "rendered from the real Open-i reports' graphs (about 8 minutes on 2 idle CPU cores; "
-                    "--quick: about a minute).")
+                    "few-shot, zero-shot from prompt graphs, laterality, retrieval, counterfactual pairs), once "
+                    "per pretraining seed, and write results.json, report.md (mean ± sd over seeds) and plots. "
+                    "Without SPEC it runs the built-in default: synthetic images rendered from the real Open-i "
+                    "reports' graphs, 3 seeds (estimated 16-17 minutes on 2 idle CPU cores; --quick, 2 seeds: "
+                    "about 2 minutes).")
     p.add_argument("spec", nargs="?", default=None,
                    help="a benchmark spec JSON file or a shipped spec name (default: the built-in default)")
     p.add_argument("--quick", action="store_true",

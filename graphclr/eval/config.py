@@ -40,7 +40,7 @@ from graphclr.eval.probe import ProbeConfig
 from graphclr.nn._config import dataclass_from_dict
 
 __all__ = ["EvalConfig", "Evaluation", "EVALUATIONS", "DEFAULT_EVALUATIONS", "LinearProbeCfg", "FewShotCfg",
-           "ZeroShotCfg", "LateralityTask", "LateralityCfg", "RetrievalCfg", "SHARED_FIELDS"]
+           "ZeroShotCfg", "LateralityTask", "LateralityCfg", "RetrievalCfg", "CounterfactualCfg", "SHARED_FIELDS"]
 
 
 def _ints(values: Any, where: str, *, minimum: int | None = None) -> tuple[int, ...]:
@@ -150,6 +150,32 @@ class RetrievalCfg:
         return RetrievalCfg(_ints(self.ks, f"{where}.ks", minimum=1))
 
 
+@dataclass(frozen=True)
+class CounterfactualCfg:
+    """Counterfactual report pairs scored the Winoground way, per family
+    (:mod:`graphclr.eval.counterfactuals`; pairs from :mod:`graphclr.synth.counterfactual_set`).
+
+    ``families``: which of binding, laterality, negation, zone, size; ``max_per_family``:
+    pairs per family (the first ones met in the benchmark's test-split reports);
+    ``probe_folds``: cross-validation folds of the linear probe on the fact. Runs where the
+    data can supply pairs (the synthetic benchmark); elsewhere it is reported as skipped.
+    """
+
+    families: tuple[str, ...] = ("binding", "laterality", "negation", "zone", "size")
+    max_per_family: int = 250
+    probe_folds: int = 5
+
+    def validate(self, where: str) -> CounterfactualCfg:
+        from graphclr.synth.counterfactual import FAMILIES
+
+        fams = list(self.families) if isinstance(self.families, (list, tuple)) else [self.families]
+        if not fams or any(f not in FAMILIES for f in fams) or len(set(fams)) != len(fams):
+            raise ValueError(f"{where}.families: expected distinct names among {list(FAMILIES)}; got {fams}")
+        (n,), (k,) = _ints([self.max_per_family], f"{where}.max_per_family", minimum=2), \
+            _ints([self.probe_folds], f"{where}.probe_folds", minimum=2)
+        return CounterfactualCfg(tuple(fams), n, k)
+
+
 def _strings(values: Any, where: str) -> list[str]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values \
             or not all(isinstance(v, str) and v for v in values):
@@ -195,6 +221,7 @@ EVALUATIONS: dict[str, Evaluation] = {e.name: e for e in (
     Evaluation("zero_shot", ZeroShotCfg, "graphclr.eval.evaluations:run_zero_shot"),
     Evaluation("laterality", LateralityCfg, "graphclr.eval.evaluations:run_laterality"),
     Evaluation("retrieval", RetrievalCfg, "graphclr.eval.evaluations:run_retrieval", needs_reports=True),
+    Evaluation("counterfactual", CounterfactualCfg, "graphclr.eval.counterfactuals:run_counterfactual"),
     Evaluation("igcl", IGCLPresetCfg, "graphclr.eval.igcl_preset:run_igcl"),   # the reference protocol
 )}
 

@@ -41,13 +41,15 @@ Output = tuple[Any, dict[str, np.ndarray]]
 @dataclass
 class EvalContext:
     """What every evaluation reads: the model (zero-shot), features per split
-    (``train``, ``test``, optional ``val``), the protocol's settings, device and messages."""
+    (``train``, ``test``, optional ``val``), the protocol's settings, device and messages,
+    and ``resources`` the data supplies beyond its splits (by name)."""
 
     model: Any
     features: dict[str, FeatureSet]
     cfg: EvalConfig
     device: str = "cpu"
     echo: Callable[[str], None] = field(default=lambda _m: None)
+    resources: dict[str, Any] = field(default_factory=dict)   # e.g. "counterfactuals": a pair source
 
     @property
     def train(self) -> FeatureSet:

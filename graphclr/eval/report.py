@@ -82,6 +82,11 @@ def markdown_report(results: Mapping[str, Any]) -> str:
         lines += [SYNTHETIC_BANNER, ""]
     if results.get("description"):
         lines += [results["description"], ""]
+    from graphclr.eval.multiseed import markdown_sections
+
+    lines += markdown_sections(results)
+    if results.get("multi_seed"):
+        lines += [f"## Pretraining seed {results['multi_seed']['seeds'][0]} in detail", ""]
     lines += ["Each cell: mean over probe seeds, with the 95% bootstrap CI over test images "
               f"({results.get('n_bootstrap', 1000)} resamples) in brackets. Best per column in bold.", ""]
 

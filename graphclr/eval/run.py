@@ -112,12 +112,12 @@ def extract_split_features(model: Any, datasets: Mapping[str, Any], cfg: EvalCon
 
 
 def evaluate_features(model: Any, feats: dict[str, FeatureSet], cfg: EvalConfig, *, device: str = "cpu",
-                      echo: Callable[[str], None] = lambda _m: None
+                      echo: Callable[[str], None] = lambda _m: None, resources: Mapping[str, Any] | None = None
                       ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Run every evaluation of ``cfg`` on cached features: ``(results, scores)``."""
     from graphclr.eval.evaluations import EvalContext
 
-    ctx = EvalContext(model, feats, cfg, device, echo)
+    ctx = EvalContext(model, feats, cfg, device, echo, dict(resources or {}))
     results: dict[str, Any] = {}
     scores: dict[str, np.ndarray] = {}
     for name, sub in cfg.evaluations.items():
@@ -130,8 +130,9 @@ def evaluate_features(model: Any, feats: dict[str, FeatureSet], cfg: EvalConfig,
 
 def evaluate_model(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig, out_dir: str | Path, *,
                    name: str = "model", batch_size: int = 64, device: str = "cpu", progress: bool = True,
-                   echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Features, evaluations and ``scores.npz`` of one model in ``out_dir`` (its encoder folder).
+                   echo: Callable[[str], None] = print, resources: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Features, evaluations and ``scores.npz`` of one model in ``out_dir`` (its encoder folder);
+    ``resources``: what the data supplies beyond its splits (:class:`~graphclr.eval.evaluations.EvalContext`).
 
     Returns the evaluations' results plus ``timing`` (``features_s``, ``evaluate_s``).
     """
@@ -142,7 +143,8 @@ def evaluate_model(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig, out
                                    progress=progress, desc=f"{name} features")
     t_feat = time.perf_counter() - t1
     t2 = time.perf_counter()
-    results, scores = evaluate_features(model, feats, cfg, device=device, echo=lambda m: echo(f"[{name}] {m}"))
+    results, scores = evaluate_features(model, feats, cfg, device=device, echo=lambda m: echo(f"[{name}] {m}"),
+                                        resources=resources)
     t_eval = time.perf_counter() - t2
     with atomic_write(out / "scores.npz", "wb") as fh:
         np.savez(fh, y_test=feats["test"].labels, test_labels=np.array(feats["test"].label_names),
@@ -189,7 +191,8 @@ def run_protocol(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig | Mapp
                  out_dir: str | Path, *, name: str = "model", description: str = "", synthetic: bool = False,
                  dataset: Mapping[str, Any] | None = None, command: str | None = None, batch_size: int = 64,
                  device: str = "cpu", progress: bool = True, echo: Callable[[str], None] = print,
-                 extra: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
+                 extra: Mapping[str, Any] | None = None, resources: Mapping[str, Any] | None = None
+                 ) -> tuple[dict[str, Any], Path]:
     """Evaluate one model with the whole protocol; returns ``(results, report_path)``.
 
     Args:
@@ -206,6 +209,7 @@ def run_protocol(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig | Mapp
         batch_size, device, progress: feature extraction.
         echo: where progress messages go.
         extra: more fields of the model's entry (e.g. ``{"checkpoint": ...}``).
+        resources: what the data supplies beyond its splits (e.g. counterfactual pairs).
     """
     if cfg is None:
         cfg = EvalConfig.default()
@@ -223,7 +227,7 @@ def run_protocol(model: Any, datasets: Mapping[str, Any], cfg: EvalConfig | Mapp
                              command=command)
     edir = out / "encoders" / name
     entry = evaluate_model(model, splits, cfg, edir, name=name, batch_size=batch_size, device=device,
-                           progress=progress, echo=echo)
+                           progress=progress, echo=echo, resources=resources)
     entry = {"name": name, "description": description, **dict(extra or {}), **entry}
     write_json(edir / "results.json", entry)
     results["encoders"] = {name: read_json(edir / "results.json")}

@@ -82,8 +82,10 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 def run_encoder(spec: BenchmarkSpec, enc: Mapping[str, Any], sets: DatasetsByPreprocess, out: Path,
                 eval_cfg: EvalConfig, device: str, resume: bool, progress: bool, echo: Callable[[str], None], *,
-                pretrain_only: bool = False, is_main: bool = True) -> dict[str, Any]:
-    """Pretrain (or resume) and evaluate one encoder; returns its results entry."""
+                pretrain_only: bool = False, is_main: bool = True,
+                resources: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Pretrain (or resume) and evaluate one encoder; returns its results entry
+    (``resources``: what the data supplies to the evaluations, e.g. counterfactual pairs)."""
     from graphclr.models import load_model
     from graphclr.train import train
 
@@ -128,7 +130,7 @@ def run_encoder(spec: BenchmarkSpec, enc: Mapping[str, Any], sets: DatasetsByPre
 
     evaluated = evaluate_model(model, datasets, eval_cfg, edir, name=name,
                                batch_size=int(spec["budget"].get("batch_size", 64)), device=device,
-                               progress=progress, echo=echo)
+                               progress=progress, echo=echo, resources=resources)
     timing = evaluated.pop("timing")
     curve = [(r["step"], r["loss_avg"]) for r in _jsonl(pre_dir / "metrics.jsonl")]
     out_res = {

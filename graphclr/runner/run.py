@@ -11,8 +11,14 @@ For each encoder of a spec (:mod:`graphclr.runner.spec`) the runner
 3. evaluates the frozen image tower with the protocol of :mod:`graphclr.eval`
    (:func:`graphclr.eval.evaluate_model`: cached features, then linear probes at each label
    fraction over seeds, few-shot, zero-shot from prompt graphs, laterality, retrieval, as
-   the spec's ``evaluations`` (an :class:`~graphclr.eval.EvalConfig`) says);
+   the spec's ``evaluations`` (an :class:`~graphclr.eval.EvalConfig`) says), counterfactual
+   pairs included (the synthetic benchmark supplies them from its test-split reports);
 4. writes ``OUT/encoders/<name>/results.json`` and ``scores.npz``.
+
+With several pretraining ``seeds`` it does all of that once per seed (the first seed in
+``OUT``, the others in ``OUT/seeds/seed-S``, each resumable on its own) on the same data, and
+``results.json`` gains ``multi_seed`` (:func:`graphclr.eval.multiseed.aggregate`: mean ± sd
+and paired per-seed differences); ``encoders`` stays the first seed's entries.
 
 Then it writes ``OUT/results.json``, ``OUT/report.md`` and the PNG plots in ``OUT/plots``
 (:func:`graphclr.eval.write_outputs`, shared with ``graphclr eval``). Every step's output is
@@ -32,6 +38,7 @@ from typing import Any
 from graphclr._compat import moved_names_getattr
 from graphclr.constants import EVAL_LABELS
 from graphclr.eval.config import EvalConfig
+from graphclr.eval.multiseed import aggregate
 from graphclr.eval.run import RESULTS_FORMAT, json_clean, results_header, write_json, write_outputs
 from graphclr.runner.encoder import DatasetsByPreprocess, run_encoder
 from graphclr.runner.spec import BenchmarkSpec
@@ -109,12 +116,14 @@ def _pretrain_all(spec: BenchmarkSpec, out: Path, resume: bool, progress: bool,
             data = prepare_data(spec["dataset"], out, labels, progress=False)
         sets = DatasetsByPreprocess(data, int(spec.get("in_memory_mb", 2048)) * 2**20, progress and info.is_main)
         done = {}
-        for enc in spec["encoders"]:
-            done[enc["name"]] = run_encoder(spec, enc, sets, out, cfg, str(info.device), resume,
-                                            progress and info.is_main, say, pretrain_only=True,
-                                            is_main=info.is_main)
-            barrier(info)
-        say(f"pretraining done for {', '.join(done)}; evaluate in one process with: "
+        for seed in spec.seeds():
+            sdir, sspec, ssay = _seed_run(spec, seed, out, say)
+            for enc in spec["encoders"]:
+                done[f"{enc['name']}@{seed}"] = run_encoder(sspec, enc, sets, sdir, cfg, str(info.device), resume,
+                                                            progress and info.is_main, ssay, pretrain_only=True,
+                                                            is_main=info.is_main)
+                barrier(info)
+        say(f"pretraining done for {', '.join(done)} (encoder@seed); evaluate in one process with: "
             f"graphclr benchmark {spec.source} --out {out} --resume")
         return {"encoders": done}, None
     finally:
@@ -149,19 +158,54 @@ def _run(spec: BenchmarkSpec, out_dir: str | Path, resume: bool, command: str | 
     results = results_header(cfg, data.test, name=spec.name, description=spec.get("description", ""),
                              synthetic=bool(data.synthetic or spec.synthetic),
                              dataset={"description": data.description, **data.info}, command=command,
-                             pretrain_seed=int(spec.get("seed", 0)))
+                             pretrain_seed=spec.seeds()[0])
+    seeds = spec.seeds()
+    results["seeds"]["pretraining"] = seeds if len(seeds) > 1 else seeds[0]
     results.update({"budget": spec["budget"], "model": spec.get("model", {}), "spec_source": spec.source,
                     "encoders": {}, "timing": {"data_s": t_data}})
     sets = DatasetsByPreprocess(data, int(spec.get("in_memory_mb", 2048)) * 2**20, progress)
-    for enc in spec["encoders"]:
-        t = time.perf_counter()
-        results["encoders"][enc["name"]] = run_encoder(spec, enc, sets, out, cfg, device, resume, progress, echo)
-        results["timing"][f"encoder_{enc['name']}_s"] = time.perf_counter() - t
-        results["wall_seconds"] = time.perf_counter() - started
-        write_report(json_clean(results), out)       # a partial report after every encoder
+    resources = _resources(spec["dataset"], out, cfg)
+    per_seed: dict[int, dict[str, Any]] = {}
+    for seed in seeds:
+        sdir, sspec, say = _seed_run(spec, seed, out, echo)
+        per_seed[seed] = results["encoders"] if seed == seeds[0] else {}
+        for enc in spec["encoders"]:
+            t = time.perf_counter()
+            per_seed[seed][enc["name"]] = run_encoder(sspec, enc, sets, sdir, cfg, device, resume, progress, say,
+                                                      resources=resources)
+            results["timing"][_timing_key(seed, seeds, enc["name"])] = time.perf_counter() - t
+            results["wall_seconds"] = time.perf_counter() - started
+            if len(seeds) > 1:
+                results["multi_seed"] = aggregate(per_seed)
+            write_report(json_clean(results), out)       # a partial report after every encoder
     results, report = write_outputs(results, out, cfg, started=started)
     echo(f"report: {report}")
     return results, report
+
+
+def _seed_run(spec: BenchmarkSpec, seed: int, out: Path,
+              echo: Callable[[str], None]) -> tuple[Path, BenchmarkSpec, Callable[[str], None]]:
+    """Where one pretraining seed's encoders live (the first seed: ``OUT`` itself, so a
+    one-seed run keeps its layout; the others: ``OUT/seeds/seed-S``), its spec and messages."""
+    seeds = spec.seeds()
+    if seed == seeds[0]:
+        return out, spec.for_seed(seed), echo
+    return out / "seeds" / f"seed-{seed}", spec.for_seed(seed), (lambda m: echo(f"(seed {seed}) {m}"))
+
+
+def _timing_key(seed: int, seeds: list[int], name: str) -> str:
+    return f"encoder_{name}_s" if seed == seeds[0] else f"seed-{seed}/encoder_{name}_s"
+
+
+def _resources(section: Mapping[str, Any], out: Path, cfg: EvalConfig) -> dict[str, Any]:
+    """What the data supplies to the evaluations: the synthetic benchmark's counterfactual
+    pairs (cached in ``OUT/counterfactuals``; from its test-split reports only)."""
+    if cfg.get("counterfactual") is None or section.get("kind") != "synthetic":
+        return {}
+    from graphclr.eval.counterfactuals import CounterfactualSource
+
+    return {"counterfactuals": CounterfactualSource(out / "counterfactuals", seed=int(section.get("seed", 0)),
+                                                    image_size=int(section.get("size", 64)))}
 
 
 def evaluate_checkpoint(checkpoint: str | Path, dataset: Mapping[str, Any], cfg: EvalConfig, out_dir: str | Path, *,
@@ -213,7 +257,8 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: Mapping[str, Any], cfg:
     return run_protocol(model, sets.get(model.preprocess_cfg), cfg, out, name=name, synthetic=data.synthetic,
                         dataset={"description": data.description, **info}, command=command,
                         batch_size=batch_size, device=dev, progress=progress, echo=echo,
-                        extra={"checkpoint": str(checkpoint), "parameters": count_params(model.parameters())})
+                        extra={"checkpoint": str(checkpoint), "parameters": count_params(model.parameters())},
+                        resources=_resources(dataset, out, cfg))
 
 
 def _file_hash(path: Path) -> str:

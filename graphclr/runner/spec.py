@@ -9,7 +9,7 @@ A spec (format ``graphclr-benchmark/1``)::
      "labels": ["Atelectasis", "Cardiomegaly", ...],
      "model": {"embed_dim": 128, "image_cfg": {"backbone": "tiny-cnn", "image_size": 64}},
      "budget": {"steps": 600, "batch_size": 64, "lr": 0.001, ...},
-     "seed": 0,
+     "seeds": [0, 1, 2],
      "encoders": [{"name": "graph", "model": "tiny"},
                   {"name": "text-transformer", "model": "text-transformer",
                    "overrides": {"text_cfg": {"width": 128, "layers": 2}}}],
@@ -22,6 +22,9 @@ A spec (format ``graphclr-benchmark/1``)::
   them use. An encoder's ``model`` is a shipped config name (a graph config of
   :mod:`graphclr.models` or a text config of :mod:`graphclr.text`), a JSON path, or a
   config object; its ``overrides`` are deep-merged last.
+* ``seeds`` are the pretraining seeds (or ``seed``, one of them; not both): every encoder is
+  pretrained and evaluated once per seed, and the report gives mean ± sd over seeds and
+  paired per-seed differences (:mod:`graphclr.eval.multiseed`).
 * ``quick`` is deep-merged over the spec by ``--quick``.
 * Strings may use ``${VAR}`` (environment variables, e.g. data roots) and relative paths in
   ``dataset`` are relative to the spec file. ``--set a.b=value`` overrides any field.
@@ -43,7 +46,7 @@ __all__ = ["SPEC_FORMAT", "BenchmarkSpec", "load_spec", "default_spec_path", "ap
 
 SPEC_FORMAT = "graphclr-benchmark/1"
 _TOP_LEVEL = {"format", "name", "description", "synthetic", "dataset", "labels", "model", "budget",
-              "seed", "encoders", "evaluations", "quick", "device", "in_memory_mb", "threads"}
+              "seed", "seeds", "encoders", "evaluations", "quick", "device", "in_memory_mb", "threads"}
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,6 +130,16 @@ class BenchmarkSpec(dict):
     def synthetic(self) -> bool:
         return bool(self.get("synthetic", self.get("dataset", {}).get("kind") == "synthetic"))
 
+    def seeds(self) -> list[int]:
+        """The pretraining seeds: ``seeds``, else ``[seed]``."""
+        return [int(x) for x in self.get("seeds") or [self.get("seed", 0)]]
+
+    def for_seed(self, seed: int) -> BenchmarkSpec:
+        """This spec with pretraining seed ``seed`` (one seed's run)."""
+        out = BenchmarkSpec({**self, "seed": int(seed)})
+        out.source = self.source
+        return out
+
     def encoder_names(self) -> list[str]:
         return [e["name"] for e in self["encoders"]]
 
@@ -154,6 +167,14 @@ def _validate(spec: Mapping[str, Any], where: str) -> None:
         names.append(enc["name"])
     if len(set(names)) != len(names):
         raise ValueError(f"{where}: encoder names must be unique; got {names}")
+    seeds = spec.get("seeds")
+    if seeds is not None and (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds)
+                              or any(isinstance(x, bool) or not isinstance(x, int) for x in seeds)):
+        raise ValueError(f"{where}: field 'seeds' must be a non-empty list of distinct integers "
+                         f"(the pretraining seeds); got {seeds!r}")
+    if seeds is not None and "seed" in spec:
+        raise ValueError(f"{where}: fields 'seed' ({spec['seed']!r}) and 'seeds' {seeds} are both set; give the "
+                         f"pretraining seeds as 'seeds' only (e.g. --set seeds=[{spec['seed']}])")
     from graphclr.eval.config import EvalConfig   # strict: a typo in an evaluation is named here
 
     EvalConfig.from_dict(spec.get("evaluations", {}), labels=spec.get("labels") or None,

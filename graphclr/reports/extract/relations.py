@@ -29,20 +29,25 @@ anatomy phrase the following patterns give it:
 * *appositive* (L3): ``observation , phrase`` with no further observation in the
   sentence ("old fracture, right mid clavicle"; "small effusions, right larger than
   left": both sides);
-* *subject* (L4, when L1 gave nothing): the subject phrase before a linking verb
-  ("heart size is normal", "the lungs are hyperinflated") and subjects listed with it;
+* *with* (L6, when L1 gave nothing): the phrase right before "with" and modifiers
+  ("right lower lobe with patchy opacities", "tortuous aorta with calcification");
+* *subject* (L4, when L1 and L6 gave nothing): the subject phrase before a linking verb
+  ("heart size is normal", "the lungs are hyperinflated", "the right hemidiaphragm is
+  again elevated") and subjects listed with it;
   or (L5) a location fronted at the start of the sentence ("in the left lower lobe
   there is airspace disease").
 
 Then locations spread: observations listed before one located *after* share that
 location ("atelectasis or consolidation in the left base", "atelectasis and airspace
-disease in the left base"); an observation coordinated
+disease in the left base"), or, when they have only phrases before them and no side, its
+side ("old rib fractures and pleural thickening on the right"); an observation coordinated
 *after* a located one, with the same certainty and no side or region of its own,
 shares all of it after an alternative ("aortic ectasia / tortuosity", "left basilar
 atelectasis and/or airspace disease": ``disease`` at ``airspace`` and ``basilar``), and,
 when it has no location at all, after "and" or an appositive comma the phrases that name a side, a
 zone or a structure ("the aorta is dilated and tortuous", "left basilar opacity,
-atelectasis"; not "right pleural effusion and atelectasis"); an observation
+atelectasis"; not "right pleural effusion and atelectasis"); the second noun of a noun
+compound shares the phrases before the first ("right-sided port catheter"); an observation
 suggested by another ("density in the left base compatible with atelectasis") is
 located where the suggesting one is when it has no location of its own. A modifier that
 modifies nothing is located like an observation ("low lung volumes").
@@ -91,10 +96,11 @@ _BEFORE_NORMAL_GAP = "Mdvp"
 _BEFORE_LIST_GAP = "Mdj,"
 _AFTER_GAP = "pdcMv"
 _CHAIN_GAP = "pdjv,M"
-_SUBJECT_GAP = "cdvMp"
+_SUBJECT_GAP = "cdvMpT"
 _LIST_BEFORE_GAP = "jod,MA"
 _LIST_AFTER_GAP = "jodM,"
 _FRONTED_GAP = "T,cdvM"
+_WITH_GAP = "dM"
 _SENTENCE_END = frozenset({".", "!", "?", ";", ":"})
 _ANAPHORA = frozenset({"this", "it", "these", "they", "which"})
 _ANAPHORA_REACH = 12
@@ -115,6 +121,11 @@ def phrase_head(group: list[Any]) -> Any:
         if m.term.category == "head":
             return m
     return group[-1]
+
+
+def _sided(group: list[Any]) -> bool:
+    """A phrase that names a side ("right", "left lower lobe", "bibasilar")."""
+    return any(m.term.laterality for m in group)
 
 
 def _shareable(group: list[Any]) -> bool:
@@ -208,6 +219,7 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
         return got
 
     located: dict[Any, list[list[Any]]] = {}
+    before_of: dict[Any, list[list[Any]]] = {}  # the phrases before an observation (L1, L6)
     after_located: list[Any] = []
     associated = {m.adj_target or _next_head(heads, head_starts, m) for m in obs
                   if m.modifier and m.term.key == "associated"}
@@ -253,6 +265,9 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
                             or not gap_ok(cstr[found[-1][-1].end:g2[0].start], _CHAIN_GAP):
                         break
                     found.append(g2)
+        if not by_before and before >= 0 and _with_phrase(groups[before], m, cstr, keys):
+            found.append(groups[before])  # L6 "right lower lobe with patchy opacities"
+            by_before = True
         k = before - len(found) if by_before else before  # the phrase before m's own ones
         if k >= 0 and groups[k][0].start > 0 and cstr[groups[k][0].start - 1] in "pd" \
                 and _fronted(groups[k], found[-1][0].start if by_before else m.start, m, cstr, keys):
@@ -270,6 +285,8 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
                 found.extend(reversed(subjects))
         if found:
             located[m] = found
+            if by_before:
+                before_of[m] = [g for g in found if g[-1].end <= m.start]
     # observations listed before one located after them share that location
     for m in after_located:
         prev = m
@@ -280,9 +297,15 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
             j -= 1
             if o.end > prev.start:
                 continue
-            if o in located or o.clause != m.clause or not gap_ok(cstr[o.end:prev.start], _LIST_BEFORE_GAP):
+            if o.clause != m.clause or not gap_ok(cstr[o.end:prev.start], _LIST_BEFORE_GAP):
                 break
-            located[o] = targets
+            own = located.get(o)
+            if own is not None:  # "old rib fractures and thickening on the right": only
+                if any(g[0].start >= o.end or _sided(g) for g in own):  # a side o lacks
+                    break
+                located[o] = own + [g for g in targets if _sided(g)]
+            else:
+                located[o] = targets
             prev = o
     # an observation coordinated after a located one shares its location: all of it
     # after an alternative ("ectasia / tortuosity", "atelectasis or scarring"), the side,
@@ -309,6 +332,11 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
             shared = [g for g in located[a] if _shareable(g)]
             if shared:
                 located[b] = shared
+    # a noun compound ("right-sided Mediport catheter", "left ICD device"): the second
+    # noun shares the phrases before the first
+    for a, b in zip(heads, heads[1:]):
+        if a.end == b.start and a.clause == b.clause and b not in located and a in before_of:
+            located[b] = before_of[a]
     # "effusion with associated atelectasis": located where the finding before it is
     prev: Any = None
     for m in heads:
@@ -332,6 +360,14 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
             located.setdefault(heads[j], []).append(g)
             used.add(id(g))
     return located
+
+
+def _with_phrase(g: list[Any], m: Any, cstr: str, keys: Sequence[str]) -> bool:
+    """Observation ``m`` follows anatomy phrase ``g`` across "with" and modifiers only
+    ("aorta with calcification", "right lower lobe with patchy opacities")."""
+    end = g[-1].end
+    return g[-1].clause == m.clause and end < m.start and keys[end] == "with" \
+        and not cstr[end + 1:m.start].strip(_WITH_GAP)
 
 
 def _fronted(g: list[Any], stop: int, m: Any, cstr: str, keys: Sequence[str]) -> bool:

@@ -83,7 +83,7 @@ _GRAMMAR_CHAR = {"det": "d", "prep": "p", "cop": "c", "conj": "j", "or": "o", "a
 # A anatomy, M modifier (or an adjective that modifies), O other observation, T trigger,
 # d article/mask/number, p preposition, c linking verb, j list word, o or-word,
 # v adverb, "," comma, x anything else.
-_ADJ_GAP = "d"
+_ADJ_GAP = "dA"
 _POST_GAP = "dpjov"
 _GROUP_GAP = "d"
 _GROUP_LIST_GAP = "jod,"
