@@ -57,13 +57,12 @@ class CounterfactualSource:
         self._memo: dict[str, dict[str, list[Any]]] = {}
 
     def key(self, families: Sequence[str], max_per_family: int) -> str:
-        from graphclr import __version__
         from graphclr.synth.build import SPLIT_FRACTIONS, SYNTH_VERSION
 
         corpus = self.reports if self.reports is None or isinstance(self.reports, (str, Path)) \
             else hashlib.sha1(repr(list(self.reports)).encode()).hexdigest()
         blob = json.dumps([list(families), int(max_per_family), self.seed, self.split, str(corpus),
-                           SPLIT_FRACTIONS, SYNTH_VERSION, __version__], sort_keys=True, default=str)
+                           SPLIT_FRACTIONS, SYNTH_VERSION], sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
     def pairs(self, families: Sequence[str], max_per_family: int) -> dict[str, list[Any]]:
