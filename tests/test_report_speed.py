@@ -1,22 +1,35 @@
 """The fast paths of ``graphclr extract`` / ``graphclr label`` against their plain twins.
 
-``label_graph`` reads observations without building :class:`Finding` objects; here it is
-checked against labels computed from :func:`findings` (the public, slower view) by the
-rule its docstring states, on graphs of hand-written reports (synthetic text written
-for this test, no report copied) and on RadGraph-format graphs.
+* ``label_graph`` reads observations without building :class:`Finding` objects; it is
+  checked against labels computed from :func:`findings` (the public, slower view) by the
+  rule its docstring states, on graphs of hand-written reports (synthetic text written
+  for this test, no report copied) and on RadGraph-format graphs.
+* Speed work must not change what is extracted: the graphs and labels of :data:`CORPUS`
+  (through ``Extractor.extract``, ``Extractor.pipe`` and the two commands, which also
+  write them) must equal a snapshot taken before the speed work,
+  ``tests/fixtures/reports/extractor_snapshot.json``. A deliberate change of the rules
+  regenerates it: ``python tests/test_report_speed.py --regenerate`` (then review the
+  diff: it is the change in behaviour).
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
 from pathlib import Path
 
 import pytest
 
+from graphclr.cli import main
 from graphclr.reports.extract import Extractor
 from graphclr.reports.labels import ABNORMAL_CATEGORIES, SCHEMAS, findings, label_graph
 from graphclr.reports.schema import read_radgraph
 
 FIX = Path(__file__).resolve().parent / "fixtures"
+SNAPSHOT = FIX / "reports" / "extractor_snapshot.json"
+#: the label settings the snapshot holds: (schema, uncertain policy)
+LABEL_SETTINGS = (("cxr14", "negative"), ("chexpert", "keep"))
 
 #: hand-written (synthetic) reports covering negation, uncertainty, sides, locations,
 #: devices, refinements ("heart size normal") and modifiers
@@ -75,3 +88,58 @@ def test_label_graph_matches_labels_read_off_findings(schema: str, uncertain: st
     assert any(v == 1 for g in graphs for v in label_graph(g, schema, uncertain).values())
     for g in graphs:
         assert label_graph(g, schema, uncertain) == _labels_from_findings(g, schema, uncertain), g.id
+
+
+def _snapshot_now() -> dict:
+    """What the snapshot holds, computed by the code as it is now."""
+    ex = Extractor()
+    graphs = [ex.extract(text, f"r{i}") for i, text in enumerate(CORPUS)]
+    return {"graphs": {g.id: g.to_radgraph_record() for g in graphs},
+            "labels": {f"{schema}/{unc}": {g.id: label_graph(g, schema, unc) for g in graphs}
+                       for schema, unc in LABEL_SETTINGS}}
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> dict:
+    return json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+
+
+def test_extraction_equals_the_snapshot(snapshot: dict) -> None:
+    now = _snapshot_now()
+    assert list(now["graphs"]) == list(snapshot["graphs"])
+    for rid, record in snapshot["graphs"].items():
+        assert now["graphs"][rid] == record, rid
+    assert now["labels"] == snapshot["labels"]
+    piped = {g.id: g.to_radgraph_record()
+             for g in Extractor().pipe((f"r{i}", t) for i, t in enumerate(CORPUS))}
+    assert piped == snapshot["graphs"]
+    assert sum(len(r["entities"]) for r in piped.values()) > 5 * len(CORPUS)  # not empty
+
+
+def test_commands_write_the_snapshot(tmp_path: Path, snapshot: dict) -> None:
+    reports = tmp_path / "corpus.csv"
+    with reports.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("id", "text"), *((f"r{i}", t) for i, t in enumerate(CORPUS))])
+    assert main(["extract", str(reports), "--out", str(tmp_path / "g.json")]) == 0
+    written = json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))
+    for rid, record in snapshot["graphs"].items():  # the CSV reader names the source
+        assert written[rid] == {**record, "data_source": written[rid]["data_source"]}, rid
+    assert list(written) == list(snapshot["graphs"])
+    for (schema, unc), args in zip(LABEL_SETTINGS, ([], ["--schema", "chexpert", "--uncertain",
+                                                          "keep"])):
+        out = tmp_path / f"{schema}.csv"
+        assert main(["label", str(reports), "--out", str(out), *args]) == 0
+        rows = list(csv.DictReader(out.open(encoding="utf-8")))
+        expected = snapshot["labels"][f"{schema}/{unc}"]
+        assert [r["id"] for r in rows] == list(expected)
+        for r in rows:
+            assert {k: int(v) for k, v in r.items() if k != "id"} == expected[r["id"]], r["id"]
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--regenerate"]:
+    from graphclr.utils import atomic_write
+
+    with atomic_write(SNAPSHOT) as fh:
+        json.dump(_snapshot_now(), fh, indent=1, ensure_ascii=False)
+        fh.write("\n")
+    print("->", SNAPSHOT)
