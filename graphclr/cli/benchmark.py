@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "few-shot, zero-shot from prompt graphs, laterality, retrieval, counterfactual pairs), once "
                     "per pretraining seed, and write results.json, report.md (mean ± sd over seeds) and plots. "
                     "Without SPEC it runs the built-in default: synthetic images rendered from the real Open-i "
-                    "reports' graphs, 3 seeds (estimated 16-17 minutes on 2 idle CPU cores; --quick, 2 seeds: "
+                    "reports' graphs, 3 seeds (about 17 minutes on 2 idle CPU cores, estimated; --quick: "
                     "about 2 minutes).")
     p.add_argument("spec", nargs="?", default=None,
                    help="a benchmark spec JSON file or a shipped spec name (default: the built-in default)")
