@@ -1,4 +1,5 @@
-"""Relation rules: ``modify``, ``located_at`` and ``suggestive_of`` between the mentions that
+"""Relation rules: ``located_at`` (and, through :mod:`graphclr.reports.extract.links`,
+``modify`` and ``suggestive_of``) between the mentions that
 :mod:`graphclr.reports.extract.rules` matched and scoped.
 
 Every rule reads one *gap*: the token classes between two mentions, one character per
@@ -52,20 +53,6 @@ suggested by another ("density in the left base compatible with atelectasis") is
 located where the suggesting one is when it has no location of its own. A modifier that
 modifies nothing is located like an observation ("low lung volumes").
 
-**modify** (observation -> observation): an adjective right before an observation noun
-("calcified granuloma"); a size/severity/chronicity/change/pattern modifier to the next
-observation in its clause across anatomy, adverbs and other modifiers ("small to
-moderate left pleural effusion": both modify ``effusion``), else to the previous one
-across a linking verb, a comma or its anatomy ("the effusion is small", "opacities
-bilaterally, most prominent in the bases"); an intensifier written as an adverb
-modifies the modifier right after it, making a chain ("moderately -modify-> severe
--modify-> changes", "mildly -modify-> enlarged").
-
-**suggestive_of**: a ``suggest_unc``/``suggest_pos`` trigger ("may represent",
-"compatible with", "concerning for") links the nearest observation before it in the
-sentence to the first observation after it in its clause and those listed with it; so
-does an uncertainty word right after a comma ("opacity, likely atelectasis").
-
 Examples:
     >>> from graphclr.reports.extract.lexicon import default_lexicon
     >>> from graphclr.reports.extract.rules import graph_parts
@@ -82,15 +69,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from graphclr.constants import LOCATED_AT, MODIFY, SUGGESTIVE_OF
+from graphclr.reports.extract.links import (
+    ABSENT,
+    MAX_GAP,
+    PRESENT,
+    UNCERTAIN,
+    add_modifiers,
+    gap_ok,
+    suggested_pairs,
+)
 
 __all__ = ["MAX_GAP", "PRESENT", "ABSENT", "UNCERTAIN", "gap_ok", "phrase_head", "add_relations"]
 
-#: the longest gap (in tokens) a relation rule bridges
-MAX_GAP = 8
-PRESENT, ABSENT, UNCERTAIN = "present", "absent", "uncertain"
 
-_MOD_NEXT_GAP = "MAdv"
-_MOD_PREV_GAP = "cdvM,A"
 _BEFORE_GAP = "Mdv"
 _BEFORE_NORMAL_GAP = "Mdvp"
 _BEFORE_LIST_GAP = "Mdj,"
@@ -104,15 +95,8 @@ _WITH_GAP = "dM"
 _SENTENCE_END = frozenset({".", "!", "?", ";", ":"})
 _ANAPHORA = frozenset({"this", "it", "these", "they", "which"})
 _ANAPHORA_REACH = 12
-_SUGGEST_FIRST_GAP = "dMAvp"
-_SUGGEST_NEXT_GAP = "jodMA,"
 _PHRASE_LIST_GAP = "jd,"
 _ALT_GAP = "odMA,j"
-
-
-def gap_ok(gap: str, allowed: str) -> bool:
-    """Whether a rule with the ``allowed`` gap characters bridges ``gap``."""
-    return len(gap) <= MAX_GAP and not gap.strip(allowed)
 
 
 def phrase_head(group: list[Any]) -> Any:
@@ -147,9 +131,9 @@ def add_relations(mentions: list[Any], obs: list[Any], groups: list[list[Any]], 
             relations.append((MODIFY, m, m.adj_target))
     heads = [m for m in obs if not m.modifier and not m.attached]
     head_starts = [m.start for m in heads]
-    _modifiers(obs, heads, head_starts, cstr, keys, relations)
+    add_modifiers(obs, heads, head_starts, cstr, keys, relations)
     located = _locate(obs, heads, head_starts, groups, cstr, keys)
-    suggested = _suggestive(mentions, heads, head_starts, cstr)
+    suggested = suggested_pairs(mentions, heads, head_starts, cstr)
     for source, target in suggested:
         if target not in located and source in located:
             located[target] = located[source]
@@ -167,37 +151,6 @@ def add_relations(mentions: list[Any], obs: list[Any], groups: list[list[Any]], 
     for typ, h, t in relations:
         if typ == MODIFY and h.kind == t.kind == "observation":
             h.cert = t.cert
-
-
-def _modifiers(obs: list[Any], heads: list[Any], head_starts: list[int], cstr: str,
-               keys: Sequence[str], relations: list[tuple[str, Any, Any]]) -> None:
-    """A modifier modifies the next observation in its clause, else the previous one
-    across a linking verb."""
-    for k, m in enumerate(obs):
-        if not m.modifier:
-            continue
-        target = None
-        nxt_mod = obs[k + 1] if k + 1 < len(obs) else None
-        if nxt_mod is not None and nxt_mod.modifier and nxt_mod.start == m.end \
-                and keys[m.end - 1].endswith("ly"):
-            target = nxt_mod  # an intensifier: "moderately -modify-> severe"
-        j = bisect_left(head_starts, m.end)
-        if target is not None:
-            j = len(heads)
-        if j < len(heads):
-            nxt = heads[j]
-            if nxt.clause == m.clause and gap_ok(_mod_gap(cstr, keys, m.end, nxt.start), _MOD_NEXT_GAP):
-                target = nxt
-        if target is None:
-            j = bisect_right(head_starts, m.start) - 1
-            if j >= 0:
-                prv = heads[j]
-                if prv.end <= m.start and prv.clause == m.clause \
-                        and gap_ok(cstr[prv.end:m.start], _MOD_PREV_GAP):
-                    target = prv
-        if target is not None:
-            relations.append((MODIFY, m, target))
-            m.attached = True
 
 
 def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: list[list[Any]],
@@ -394,51 +347,3 @@ def _head_follows(heads: list[Any], head_starts: list[int], start: int, sent: in
     """Whether an observation (not a modifier) follows ``start`` in sentence ``sent``."""
     j = bisect_left(head_starts, start)
     return j < len(heads) and heads[j].sent == sent
-
-
-def _mod_gap(cstr: str, keys: Sequence[str], a: int, b: int) -> str:
-    """Gap for modifier -> next observation: "to"/"and"/"," between modifiers allowed
-    ("small to moderate effusion")."""
-    gap = cstr[a:b]
-    if "p" in gap or "j" in gap or "," in gap:
-        return "".join("d" if c in "pj," and keys[a + i] in ("to", "and", ",") else c
-                       for i, c in enumerate(gap))
-    return gap
-
-
-def _suggestive(mentions: list[Any], heads: list[Any], head_starts: list[int],
-                cstr: str) -> list[tuple[Any, Any]]:
-    """The (source, target) pairs of suggestive_of."""
-    pairs: list[tuple[Any, Any]] = []
-    last_trigger = -1  # start of the latest trigger seen, for the hedge rule
-    for t in mentions:
-        if t.kind != "trigger":
-            continue
-        prev_trigger, last_trigger = last_trigger, t.start
-        role = t.role
-        if role != "suggest_unc" and role != "suggest_pos":
-            # "opacity, likely atelectasis": a hedge right after a comma
-            if role != "unc_pre" or t.start == 0 or cstr[t.start - 1] != ",":
-                continue
-        j = bisect_right(head_starts, t.start) - 1
-        if j < 0 or heads[j].end > t.start or heads[j].sent != t.sent:
-            continue
-        source = heads[j]
-        if source.cert == ABSENT:  # "no opacity to suggest pneumonia": nothing suggests
-            continue
-        if role == "unc_pre" and (source.normal or prev_trigger >= source.end):
-            continue  # only when no other trigger lies between
-        targets: list[Any] = []
-        for nxt in heads[j + 1:]:
-            if nxt.start < t.end:
-                continue
-            if nxt.clause != t.clause:
-                break
-            if targets:
-                if not gap_ok(cstr[targets[-1].end:nxt.start], _SUGGEST_NEXT_GAP):
-                    break
-            elif not gap_ok(cstr[t.end:nxt.start], _SUGGEST_FIRST_GAP):
-                break
-            targets.append(nxt)
-        pairs.extend((source, nxt) for nxt in targets)
-    return pairs
