@@ -15,8 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "few-shot, zero-shot from prompt graphs, laterality, retrieval, counterfactual pairs), once "
                     "per pretraining seed, and write results.json, report.md (mean ± sd over seeds) and plots. "
                     "Without SPEC it runs the built-in default: synthetic images rendered from the real Open-i "
-                    "reports' graphs, 3 seeds (about 17 minutes on 2 idle CPU cores, estimated; --quick: "
-                    "about 2 minutes).")
+                    "reports' graphs, 3 seeds (about 8 minutes on 2 idle CPU cores; --quick: "
+                    "about a minute).")
     p.add_argument("spec", nargs="?", default=None,
                    help="a benchmark spec JSON file or a shipped spec name (default: the built-in default)")
     p.add_argument("--quick", action="store_true",
