@@ -123,7 +123,8 @@ def extract_image_features(model: Any, dataset: Any, *, batch_size: int = 64, nu
     import torch
     from tqdm.auto import tqdm
 
-    from graphclr.eval._model import report_input, to_device
+    from graphclr.data.base import report_key_of
+    from graphclr.device import move_batch
 
     names = list(dataset.pathologies)
     cols = [names.index(n) for n in label_names] if label_names is not None else list(range(len(names)))
@@ -135,7 +136,7 @@ def extract_image_features(model: Any, dataset: Any, *, batch_size: int = 64, nu
     patients: list[str] = []
     reps: list[np.ndarray] = []
     groups: list[str] = []
-    key = report_input(model)
+    key = report_key_of(model)
     try:
         with torch.no_grad():
             for batch in tqdm(_loader(dataset, batch_size, num_workers), desc=desc, disable=not progress,
@@ -151,12 +152,12 @@ def extract_image_features(model: Any, dataset: Any, *, batch_size: int = 64, nu
                                          f"or report text; this dataset's items have {sorted(batch)}")
                     if key in batch:
                         reports = batch[key]
-                        rb = to_device(model.report_processor(list(reports)), device)
+                        rb = move_batch(model.report_processor(list(reports)), device)
                     else:   # report text only (a text-only manifest): graphs extracted on the fly
                         from graphclr.models.raw_reports import get_report_processor
 
                         reports = list(batch["text"])
-                        rb = to_device(get_report_processor(model)(reports), device)
+                        rb = move_batch(get_report_processor(model)(reports), device)
                     reps.append(model.encode_report(rb, normalize=True).float().cpu().numpy())
                     texts = batch.get("text") or [getattr(r, "text", str(r)) for r in reports]
                     groups.extend(" ".join(str(t).lower().split()) for t in texts)
@@ -177,7 +178,7 @@ def encode_reports(model: Any, reports: Sequence[Any], *, batch_size: int = 64, 
     """
     import torch
 
-    from graphclr.eval._model import to_device
+    from graphclr.device import move_batch
 
     was_training = model.training
     model.eval()
@@ -186,7 +187,7 @@ def encode_reports(model: Any, reports: Sequence[Any], *, batch_size: int = 64, 
         with torch.no_grad():
             for start in range(0, len(reports), batch_size):
                 batch = model.report_processor(list(reports[start:start + batch_size]))
-                emb = model.encode_report(to_device(batch, device), normalize=normalize)
+                emb = model.encode_report(move_batch(batch, device), normalize=normalize)
                 out.append(emb.float().cpu().numpy())
     finally:
         model.train(was_training)

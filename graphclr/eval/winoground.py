@@ -108,7 +108,7 @@ def _embed_pairs(model: Any, pairs: Sequence[Any], *, image_size: int | None, ba
     import torch
     from PIL import Image
 
-    from graphclr.eval._model import report_input
+    from graphclr.data.base import report_key_of
     from graphclr.eval.features import encode_reports
     from graphclr.models.image import image_transform
     from graphclr.synth.paint import Renderer
@@ -117,7 +117,7 @@ def _embed_pairs(model: Any, pairs: Sequence[Any], *, image_size: int | None, ba
     size = int(image_size or pre.get("image_size", 224))
     transform = image_transform(pre, is_train=False) if pre else None
     renderer = Renderer(max(size, 32))
-    key = report_input(model)
+    key = report_key_of(model)
     reports = [p.graphs[i] if key == "graph" else p.texts[i] for p in pairs for i in (0, 1)]
     cases = [p.cases[i] for p in pairs for i in (0, 1)]
     was_training = model.training

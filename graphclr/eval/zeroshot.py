@@ -181,13 +181,13 @@ def build_zero_shot_classifier(model: Any, prompts: PromptSet | str | os.PathLik
             (default: :func:`default_graph_extractor`).
         device: where the model runs.
     """
-    from graphclr.eval._model import report_input
+    from graphclr.data.base import report_key_of
     from graphclr.eval.features import encode_reports
 
     pset = prompts if isinstance(prompts, PromptSet) else load_prompts(prompts)
     if labels is not None:
         pset = pset.select(labels)
-    reports = prompt_reports(pset, report_input(model), extractor=extractor)
+    reports = prompt_reports(pset, report_key_of(model), extractor=extractor)
     pos, neg = [], []
     for name in pset.names:
         p, n = reports[name]
