@@ -159,6 +159,11 @@ def as_report_batch(batch: Any) -> ReportBatch:
                     f"or a DGL report graph, got {type(batch).__name__}")
 
 
+def _node_mean(h: torch.Tensor | UniqueRows, graph_id: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Mean node state per graph (``rgcn-mean``'s readout; ``graph_readout="token+nodemean"``)."""
+    return segment_mean(h.full() if isinstance(h, UniqueRows) else h, graph_id, batch_size)
+
+
 class GraphEncoder(nn.Module):
     """Report graphs -> ``[B, width]`` embeddings (see module doc).
 
@@ -230,7 +235,7 @@ class GraphEncoder(nn.Module):
             h = self.rgcn(EdgeList(src, dst, n) if self.fast else hg, x, rel, unique=True,
                           presorted=self.fast)
             if self.cfg.variant == "rgcn-mean":
-                out = segment_mean(h.full() if isinstance(h, UniqueRows) else h, graph_id, batch_size)
+                out = _node_mean(h, graph_id, batch_size)
             else:
                 out = self._components(nd, h, graph_id, batch_size)
         return self.head(out)
@@ -259,7 +264,7 @@ class GraphEncoder(nn.Module):
         if self.cfg.graph_readout == "token+mean":
             out = out + segment_mean(pooled, comp_graph, batch_size)
         elif self.cfg.graph_readout == "token+nodemean":
-            out = out + segment_mean(h.full() if isinstance(h, UniqueRows) else h, graph_id, batch_size)
+            out = out + _node_mean(h, graph_id, batch_size)
         return out
 
     def _igcl(self, nd: dict[str, torch.Tensor], src: torch.Tensor, dst: torch.Tensor,
