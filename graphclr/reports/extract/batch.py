@@ -25,8 +25,9 @@ __all__ = ["assemble", "as_row", "chunks", "spacy_without_torch", "worker_init",
            "EXTRACTOR_NAME"]
 
 #: recorded in each graph's metadata; the number changes whenever the extractor's output
-#: does (2: relations v2 and RadGraph v1 entity conventions, issue 9)
-EXTRACTOR_NAME = "graphclr.reports.extract/2"
+#: does (2: relations v2 and RadGraph v1 entity conventions, issue 9; 3: side and location
+#: reach: quantity nouns, "with"/"from" findings, degree phrases, more anatomy)
+EXTRACTOR_NAME = "graphclr.reports.extract/3"
 
 
 #: Relations are frozen, so equal ones can be shared between graphs; building a frozen

@@ -72,7 +72,7 @@ TRIGGER_ROLES: tuple[str, ...] = ("neg_pre", "neg_post", "unc_pre", "unc_post", 
 MODIFIER_TYPES: tuple[str, ...] = ("size", "severity", "chronicity", "change", "pattern")
 LATERALITIES: tuple[str, ...] = ("left", "right", "bilateral")
 ZONES: tuple[str, ...] = ("upper", "middle", "lower")
-GRAMMAR_CLASSES: tuple[str, ...] = ("det", "prep", "cop", "conj", "or", "adv")
+GRAMMAR_CLASSES: tuple[str, ...] = ("det", "prep", "cop", "conj", "or", "adv", "quant")
 
 
 
@@ -439,7 +439,8 @@ def load_lexicon(directory: str | os.PathLike[str] | None = None) -> Lexicon:
     p = path("grammar.tsv")
     for lineno, (word, cls) in _read_tsv(p, (2, 2)):
         if cls not in GRAMMAR_CLASSES:
-            raise LexiconError(f"{p}: line {lineno}: unknown class {cls!r}")
+            raise LexiconError(f"{p}: line {lineno}: unknown class {cls!r} "
+                               f"(allowed: {', '.join(GRAMMAR_CLASSES)})")
         lex.grammar[word.lower()] = cls
     p = path("sections.tsv")
     for lineno, (header, section) in _read_tsv(p, (2, 2)):

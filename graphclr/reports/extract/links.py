@@ -23,6 +23,10 @@ modifies the modifier right after it, making a chain ("moderately -modify-> seve
 sentence to the first observation after it in its clause and those listed with it; so
 does an uncertainty word right after a comma ("opacity, likely atelectasis").
 
+**link words**: :func:`after_link_word` tells whether an observation follows "with" or
+"from" ("effusion with atelectasis", "clips from prior cholecystectomy"); the
+located_at rules then locate it where the finding before it is.
+
 Examples:
     >>> gap_ok("dM", "MAdv"), gap_ok("dx", "MAdv"), gap_ok("d" * 9, "d")
     (True, False, False)
@@ -42,7 +46,8 @@ from typing import Any
 
 from graphclr.constants import MODIFY
 
-__all__ = ["MAX_GAP", "PRESENT", "ABSENT", "UNCERTAIN", "gap_ok", "add_modifiers", "suggested_pairs"]
+__all__ = ["MAX_GAP", "PRESENT", "ABSENT", "UNCERTAIN", "gap_ok", "add_modifiers", "suggested_pairs",
+           "LINK_WORDS", "after_link_word"]
 
 #: the longest gap (in tokens) a relation rule bridges
 MAX_GAP = 8
@@ -52,6 +57,10 @@ _MOD_NEXT_GAP = "MAdv"
 _MOD_PREV_GAP = "cdvM,A"
 _SUGGEST_FIRST_GAP = "dMAvp"
 _SUGGEST_NEXT_GAP = "jodMA,"
+#: words after which a finding is associated with the one before ("effusion WITH
+#: atelectasis", "clips FROM prior cholecystectomy"), and what may stand between
+LINK_WORDS = frozenset({"with", "from"})
+_LINK_WALK = "dMTAoj"
 
 
 def gap_ok(gap: str, allowed: str) -> bool:
@@ -98,6 +107,17 @@ def _mod_gap(cstr: str, keys: Sequence[str], a: int, b: int) -> str:
         return "".join("d" if c in "pj," and keys[a + i] in ("to", "and", ",") else c
                        for i, c in enumerate(gap))
     return gap
+
+
+def after_link_word(m: Any, cstr: str, keys: Sequence[str]) -> bool:
+    """Observation ``m`` follows "with" or "from" across articles, modifiers, hedges,
+    list words and its own anatomy only ("with a small effusion", "with probable
+    airspace disease", "from prior cholecystectomy"): :mod:`relations` locates it where
+    the finding before it is."""
+    i = m.start - 1
+    while i >= 0 and cstr[i] in _LINK_WALK and keys[i] not in LINK_WORDS:
+        i -= 1
+    return i >= 0 and keys[i] in LINK_WORDS
 
 
 def suggested_pairs(mentions: list[Any], heads: list[Any], head_starts: list[int],

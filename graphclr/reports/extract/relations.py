@@ -24,12 +24,14 @@ anatomy phrase the following patterns give it:
   and then every further
   phrase chained to it by lists, prepositions, commas, adverbs and modifiers ("in the
   right midlung and left upper lung", "bilaterally, most prominent in the lung bases",
-  "airspace opacity in the right lung base": both ``airspace`` and ``base``). A phrase
+  "airspace opacity in the right lung base": both ``airspace`` and ``base``), also after a
+  comma and a degree phrase ("scarring, most notably in the left upper lobe"). A phrase
   that is itself the phrase before a later observation belongs to that one
   ("opacity in the left base and right pleural effusion");
 * *appositive* (L3): ``observation , phrase`` with no further observation in the
   sentence ("old fracture, right mid clavicle"; "small effusions, right larger than
-  left": both sides);
+  left": both sides), across modifiers when the phrase is only a side ("large left
+  effusion, small right-sided");
 * *with* (L6, when L1 gave nothing): the phrase right before "with" and modifiers
   ("right lower lobe with patchy opacities", "tortuous aorta with calcification");
 * *subject* (L4, when L1 and L6 gave nothing): the subject phrase before a linking verb
@@ -50,8 +52,12 @@ zone or a structure ("the aorta is dilated and tortuous", "left basilar opacity,
 atelectasis"; not "right pleural effusion and atelectasis"); the second noun of a noun
 compound shares the phrases before the first ("right-sided port catheter"); an observation
 suggested by another ("density in the left base compatible with atelectasis") is
-located where the suggesting one is when it has no location of its own. A modifier that
-modifies nothing is located like an observation ("low lung volumes").
+located where the suggesting one is when it has no location of its own, and takes its
+side when its own location names none ("right basilar opacity may represent pleural
+effusion": ``pleural`` and ``basilar``); so is an associated finding, or one after "with"
+or "from" ("right basal atelectasis with airspace disease": ``airspace`` and ``basal``;
+"clips from prior cholecystectomy"). A modifier that modifies nothing is located like an
+observation ("low lung volumes").
 
 Examples:
     >>> from graphclr.reports.extract.lexicon import default_lexicon
@@ -71,10 +77,12 @@ from typing import Any
 from graphclr.constants import LOCATED_AT, MODIFY, SUGGESTIVE_OF
 from graphclr.reports.extract.links import (
     ABSENT,
+    LINK_WORDS,
     MAX_GAP,
     PRESENT,
     UNCERTAIN,
     add_modifiers,
+    after_link_word,
     gap_ok,
     suggested_pairs,
 )
@@ -112,6 +120,11 @@ def _sided(group: list[Any]) -> bool:
     return any(m.term.laterality for m in group)
 
 
+def _side_only(group: list[Any]) -> bool:
+    """A phrase of side words only ("right sided", "left")."""
+    return all(m.term.laterality for m in group)
+
+
 def _shareable(group: list[Any]) -> bool:
     """A phrase whose location a coordinated observation may share: it names a zone or a
     structure ("left basilar airspace", "right lung"), not only a side and an organ
@@ -135,8 +148,12 @@ def add_relations(mentions: list[Any], obs: list[Any], groups: list[list[Any]], 
     located = _locate(obs, heads, head_starts, groups, cstr, keys)
     suggested = suggested_pairs(mentions, heads, head_starts, cstr)
     for source, target in suggested:
-        if target not in located and source in located:
-            located[target] = located[source]
+        if source in located:
+            own = located.get(target)
+            if own is None:
+                located[target] = located[source]
+            elif not any(_sided(g) for g in own):  # "... likely pleural effusion": its side
+                located[target] = own + [g for g in located[source] if _sided(g) and g not in own]
     for m, targets in located.items():
         for g in targets:
             relations.append((LOCATED_AT, m, phrase_head(g)))
@@ -176,6 +193,8 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
     after_located: list[Any] = []
     associated = {m.adj_target or _next_head(heads, head_starts, m) for m in obs
                   if m.modifier and m.term.key == "associated"}
+    if not LINK_WORDS.isdisjoint(keys):
+        associated.update(m for m in heads if after_link_word(m, cstr, keys))
     for m in obs:
         if m.attached:
             continue
@@ -199,7 +218,7 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
         if after < len(groups):
             g = groups[after]
             gap = cstr[m.end:g[0].start]
-            if g[0].clause == m.clause and gap_ok(gap, _AFTER_GAP) \
+            if g[0].clause == m.clause and (gap_ok(gap, _AFTER_GAP) or _degree_comma(gap)) \
                     and (("p" in gap) or (not gap.strip("dvc") and not before_owner(after))):
                 found.append(g)  # L2, then the phrases chained to it
                 for k in range(after + 1, len(groups)):
@@ -209,7 +228,9 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
                         break
                     found.append(g2)
                 after_located.append(m)
-            elif g[0].clause == m.clause and gap.strip("d") == "," and not before_owner(after) \
+            elif g[0].clause == m.clause and gap.lstrip("d")[:1] == "," \
+                    and (gap.strip("d") == "," or (gap.strip("dM") == "," and _side_only(g))) \
+                    and not before_owner(after) \
                     and not _head_follows(heads, head_starts, g[-1].end, m.sent):
                 found.append(g)  # L3 appositive, and the phrases chained to it
                 for k in range(after + 1, len(groups)):
@@ -260,6 +281,20 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
             else:
                 located[o] = targets
             prev = o
+    # "effusion with associated atelectasis", "consolidation with residual pneumonia": an
+    # associated finding, or one after "with", is located where the finding before it is;
+    # one with a location but no side of its own takes that finding's side
+    prev: Any = None
+    for m in heads:
+        if m in associated and prev is not None and prev.clause == m.clause \
+                and m.cert != ABSENT and prev.cert != ABSENT:
+            own = located.get(m)
+            if own is None:
+                located[m] = located[prev]
+            elif not any(_sided(g) for g in own):
+                located[m] = own + [g for g in located[prev] if _sided(g) and g not in own]
+        if m in located:
+            prev = m
     # an observation coordinated after a located one shares its location: all of it
     # after an alternative ("ectasia / tortuosity", "atelectasis or scarring"), the side,
     # zone or structure after "and" or an appositive comma ("left basilar opacity,
@@ -290,13 +325,6 @@ def _locate(obs: list[Any], heads: list[Any], head_starts: list[int], groups: li
     for a, b in zip(heads, heads[1:]):
         if a.end == b.start and a.clause == b.clause and b not in located and a in before_of:
             located[b] = before_of[a]
-    # "effusion with associated atelectasis": located where the finding before it is
-    prev: Any = None
-    for m in heads:
-        if m in associated and m not in located and prev is not None and prev.sent == m.sent:
-            located[m] = located[prev]
-        if m in located:
-            prev = m
     # "There is a right pneumothorax. It is largest at the apex.": a sentence that opens
     # with a pronoun and names no finding locates the last finding of the sentence before
     used = {id(g) for targets in located.values() for g in targets}
@@ -336,6 +364,12 @@ def _fronted(g: list[Any], stop: int, m: Any, cstr: str, keys: Sequence[str]) ->
         seen_prep = seen_prep or cstr[i - 1] == "p"
         i -= 1
     return seen_prep and (i == 0 or keys[i - 1] in _SENTENCE_END)
+
+
+def _degree_comma(gap: str) -> bool:
+    """A comma, then a degree phrase and a preposition: "scarring, most notably in the
+    apices", "opacities, worst at the bases"."""
+    return gap[:1] == "," and gap[1:2] in ("M", "v") and gap_ok(gap[1:], _AFTER_GAP)
 
 
 def _next_head(heads: list[Any], head_starts: list[int], m: Any) -> Any:

@@ -76,13 +76,13 @@ __all__ = ["graph_parts", "SENTENCE_END", "MAX_GAP"]
 SENTENCE_END = frozenset({".", "!", "?", ";", ":"})
 _LABEL = {PRESENT: "OBS-DP", ABSENT: "OBS-DA", UNCERTAIN: "OBS-U"}
 _UNITS = frozenset({"cm", "mm", "m", "x", "th", "st", "nd", "rd"})
-_GRAMMAR_CHAR = {"det": "d", "prep": "p", "cop": "c", "conj": "j", "or": "o", "adv": "v"}
+_GRAMMAR_CHAR = {"det": "d", "prep": "p", "cop": "c", "conj": "j", "or": "o", "adv": "v", "quant": "q"}
 
 # Gap tests. Every token gets one character; a rule bridges a gap when all the gap's
 # characters are in its allowed set (and the gap is at most MAX_GAP tokens):
 # A anatomy, M modifier (or an adjective that modifies), O other observation, T trigger,
-# d article/mask/number, p preposition, c linking verb, j list word, o or-word,
-# v adverb, "," comma, x anything else.
+# d article/mask/number (and a quantity noun with its "of": "areas of"), p preposition,
+# c linking verb, j list word, o or-word, v adverb, "," comma, x anything else.
 _ADJ_GAP = "dA"
 _POST_GAP = "dpjov"
 _GROUP_GAP = "d"
@@ -149,6 +149,12 @@ def graph_parts(words: Sequence[str], breaks: Sequence[int], lexicon: Lexicon,
     cache = lexicon._class_cache
     grammar = lexicon.grammar
     cls = [cache.get(k) or _token_class(k, grammar, cache) for k in keys]
+    if "q" in cls:  # a quantity noun and its "of" are transparent: "areas of atelectasis"
+        for i, c in enumerate(cls):
+            if c == "q":
+                cls[i] = "d"
+                if i + 1 < n and keys[i + 1] == "of":
+                    cls[i + 1] = "d"
     # sentences: a sentence starts after an end token and at a paragraph break; matching
     # runs per paragraph so that no term spans a break
     starts = sorted({i + 1 for i, k in enumerate(keys) if k in SENTENCE_END} | set(breaks))
