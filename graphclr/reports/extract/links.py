@@ -24,7 +24,7 @@ sentence to the first observation after it in its clause and those listed with i
 does an uncertainty word right after a comma ("opacity, likely atelectasis").
 
 **link words**: :func:`after_link_word` tells whether an observation follows "with" or
-"from" ("effusion with atelectasis", "clips from prior cholecystectomy"); the
+"from" ("effusion with atelectasis", "clips from previous mastectomy"); the
 located_at rules then locate it where the finding before it is.
 
 Examples:
@@ -58,7 +58,7 @@ _MOD_PREV_GAP = "cdvM,A"
 _SUGGEST_FIRST_GAP = "dMAvp"
 _SUGGEST_NEXT_GAP = "jodMA,"
 #: words after which a finding is associated with the one before ("effusion WITH
-#: atelectasis", "clips FROM prior cholecystectomy"), and what may stand between
+#: atelectasis", "clips FROM previous mastectomy"), and what may stand between
 LINK_WORDS = frozenset({"with", "from"})
 _LINK_WALK = "dMTAoj"
 
@@ -112,7 +112,7 @@ def _mod_gap(cstr: str, keys: Sequence[str], a: int, b: int) -> str:
 def after_link_word(m: Any, cstr: str, keys: Sequence[str]) -> bool:
     """Observation ``m`` follows "with" or "from" across articles, modifiers, hedges,
     list words and its own anatomy only ("with a small effusion", "with probable
-    airspace disease", "from prior cholecystectomy"): :mod:`relations` locates it where
+    airspace disease", "from previous mastectomy"): :mod:`relations` locates it where
     the finding before it is."""
     i = m.start - 1
     while i >= 0 and cstr[i] in _LINK_WALK and keys[i] not in LINK_WORDS:

@@ -25,13 +25,13 @@ anatomy phrase the following patterns give it:
   phrase chained to it by lists, prepositions, commas, adverbs and modifiers ("in the
   right midlung and left upper lung", "bilaterally, most prominent in the lung bases",
   "airspace opacity in the right lung base": both ``airspace`` and ``base``), also after a
-  comma and a degree phrase ("scarring, most notably in the left upper lobe"). A phrase
+  comma and a degree phrase ("fibrosis, most notably in the right lower lobe"). A phrase
   that is itself the phrase before a later observation belongs to that one
   ("opacity in the left base and right pleural effusion");
 * *appositive* (L3): ``observation , phrase`` with no further observation in the
   sentence ("old fracture, right mid clavicle"; "small effusions, right larger than
-  left": both sides), across modifiers when the phrase is only a side ("large left
-  effusion, small right-sided");
+  left": both sides), across modifiers when the phrase is only a side ("pneumothorax,
+  small left-sided");
 * *with* (L6, when L1 gave nothing): the phrase right before "with" and modifiers
   ("right lower lobe with patchy opacities", "tortuous aorta with calcification");
 * *subject* (L4, when L1 and L6 gave nothing): the subject phrase before a linking verb
@@ -53,11 +53,11 @@ atelectasis"; not "right pleural effusion and atelectasis"); the second noun of 
 compound shares the phrases before the first ("right-sided port catheter"); an observation
 suggested by another ("density in the left base compatible with atelectasis") is
 located where the suggesting one is when it has no location of its own, and takes its
-side when its own location names none ("right basilar opacity may represent pleural
-effusion": ``pleural`` and ``basilar``); so is an associated finding, or one after "with"
-or "from" ("right basal atelectasis with airspace disease": ``airspace`` and ``basal``;
-"clips from prior cholecystectomy"). A modifier that modifies nothing is located like an
-observation ("low lung volumes").
+side when its own location names none ("left apical density may represent pleural
+thickening": ``pleural`` and ``apical``); so is an associated finding, or one after "with"
+or "from" ("left lower lobe pneumonia with airspace consolidation": ``airspace`` and
+``lobe``; "axillary clips from previous mastectomy"). A modifier that modifies nothing is
+located like an observation ("low lung volumes").
 
 Examples:
     >>> from graphclr.reports.extract.lexicon import default_lexicon
@@ -152,7 +152,7 @@ def add_relations(mentions: list[Any], obs: list[Any], groups: list[list[Any]], 
             own = located.get(target)
             if own is None:
                 located[target] = located[source]
-            elif not any(_sided(g) for g in own):  # "... likely pleural effusion": its side
+            elif not any(_sided(g) for g in own):  # "... may represent pleural thickening"
                 located[target] = own + [g for g in located[source] if _sided(g) and g not in own]
     for m, targets in located.items():
         for g in targets:

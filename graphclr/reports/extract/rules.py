@@ -149,7 +149,7 @@ def graph_parts(words: Sequence[str], breaks: Sequence[int], lexicon: Lexicon,
     cache = lexicon._class_cache
     grammar = lexicon.grammar
     cls = [cache.get(k) or _token_class(k, grammar, cache) for k in keys]
-    if "q" in cls:  # a quantity noun and its "of" are transparent: "areas of atelectasis"
+    if "q" in cls:  # a quantity noun and its "of" are transparent: "apical areas of scarring"
         for i, c in enumerate(cls):
             if c == "q":
                 cls[i] = "d"
