@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,3 +107,41 @@ def test_the_runner_pretrains_on_the_pairs_but_never_probes_them(tmp_path: Path)
     assert (data.pretrain.csv["split"] == "pretrain").any()
     assert (data.probe_train.csv["split"] == "train").all()
     assert "pretraining-only images" in data.description
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _differences(a.get(k), b.get(k), f"{path}.{k}")]
+    return [] if a == b else [path]
+
+
+def test_the_counterfactual_training_spec_is_the_default_plus_pairs() -> None:
+    from graphclr.runner import default_spec_path
+
+    repo = Path(__file__).resolve().parent.parent
+    mine = json.loads((repo / "benchmarks" / "specs" / "counterfactual_training.json").read_text())
+    default = json.loads(default_spec_path().read_text())
+    assert _differences(default, mine) == [".budget.batch_groups", ".dataset.train_counterfactuals",
+                                           ".description", ".name", ".quick.name"]
+    assert mine["dataset"]["train_counterfactuals"] == list(COUNTERFACTUAL_FAMILIES)
+    assert mine["budget"]["batch_groups"] == "patient_id"
+
+
+@pytest.mark.slow
+def test_quick_counterfactual_training_end_to_end(tmp_path: Path) -> None:
+    from graphclr.cli import main
+
+    repo = Path(__file__).resolve().parent.parent
+    spec = repo / "benchmarks" / "specs" / "counterfactual_training.json"
+    out = tmp_path / "run"
+    sets = ["--set", "seeds=[0]", "--set", 'encoders=[{"name": "graph", "model": "tiny"}]',
+            "--set", 'evaluations={"counterfactual": {"max_per_family": 8, "probe_folds": 2}}',
+            "--set", "dataset.n=300", "--set", "budget.max_steps=6", "--set", "budget.batch_size=16"]
+    assert main(["benchmark", str(spec), "--quick", "--out", str(out), "--no-progress", *sets]) == 0
+    results = json.loads((out / "results.json").read_text())
+    meta = json.loads((out / "data" / "metadata.json").read_text())
+    assert meta["split_counts"]["pretrain"] > 0 and meta["train_counterfactuals"] == list(COUNTERFACTUAL_FAMILIES)
+    cfg = json.loads((out / "encoders" / "graph" / "pretrain" / "train_config.json").read_text())
+    assert cfg["batch_groups"] == "patient_id"
+    assert results["dataset"]["n_pretrain"] == results["dataset"]["n_train"] + meta["split_counts"]["pretrain"]
+    assert set(results["encoders"]["graph"]["counterfactual"]) == set(COUNTERFACTUAL_FAMILIES)
