@@ -145,3 +145,13 @@ def test_quick_counterfactual_training_end_to_end(tmp_path: Path) -> None:
     assert cfg["batch_groups"] == "patient_id"
     assert results["dataset"]["n_pretrain"] == results["dataset"]["n_train"] + meta["split_counts"]["pretrain"]
     assert set(results["encoders"]["graph"]["counterfactual"]) == set(COUNTERFACTUAL_FAMILIES)
+
+
+def test_cli_builds_pairs_and_names_a_bad_family(tmp_path: Path, capsys) -> None:
+    from graphclr.cli import main
+
+    reports = tmp_path / "reports.csv"
+    pd.DataFrame({"id": [r for r, _ in REPORTS], "text": [t for _, t in REPORTS]}).to_csv(reports, index=False)
+    assert main(["synth", "build", "--out", str(tmp_path / "s"), "--size", "32", "--reports", str(reports),
+                 "--train-counterfactuals", "sideways"]) != 0
+    assert "unknown families ['sideways'] (allowed: binding" in capsys.readouterr().err

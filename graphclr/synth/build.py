@@ -182,6 +182,11 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
     fractions = dict(split_fractions or SPLIT_FRACTIONS)
     if n is not None and n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    from graphclr.synth.counterfactual import FAMILIES
+
+    bad = [f for f in train_counterfactuals if f not in FAMILIES]
+    if bad:
+        raise ValueError(f"train_counterfactuals: unknown families {bad} (allowed: {', '.join(FAMILIES)})")
     if train_counterfactuals and backgrounds:
         raise ValueError("train_counterfactuals draws on the synthetic anatomy; it cannot be combined "
                          "with backgrounds")
