@@ -121,8 +121,13 @@ def test_the_counterfactual_training_spec_is_the_default_plus_pairs() -> None:
     repo = Path(__file__).resolve().parent.parent
     mine = json.loads((repo / "benchmarks" / "specs" / "counterfactual_training.json").read_text())
     default = json.loads(default_spec_path().read_text())
-    assert _differences(default, mine) == [".budget.batch_groups", ".dataset.train_counterfactuals",
-                                           ".description", ".name", ".quick.name"]
+    assert _differences(default, mine) == [
+        ".budget.batch_groups", ".budget.checkpoint_every", ".budget.max_steps", ".budget.warmup_steps",
+        ".dataset.train_counterfactuals", ".description", ".name", ".quick.budget.checkpoint_every",
+        ".quick.budget.max_steps", ".quick.budget.warmup_steps", ".quick.name"]
+    for section in (mine, mine["quick"]):     # twice the default's steps, for 2.9x the pretraining data
+        base = default if section is mine else default["quick"]
+        assert section["budget"]["max_steps"] == 2 * base["budget"]["max_steps"]
     assert mine["dataset"]["train_counterfactuals"] == list(COUNTERFACTUAL_FAMILIES)
     assert mine["budget"]["batch_groups"] == "patient_id"
 
