@@ -1,7 +1,12 @@
 """Encoder outputs are bit-equal to the stored ones (``tests/encoder_fixture.py``).
 
 The fixture was written before the report batch was reworked; any change in how graphs
-are batched, featurized, convolved or read out that changes a single bit fails here.
+are batched, featurized, convolved or read out fails here. Bit equality holds only on a
+machine whose CPU kernels match the one that wrote the fixture (a Xeon with other AVX-512
+extensions already picks other MKL/oneDNN kernels and moves the last bits, up to 1.5e-6
+seen); so the outputs (up to 4 in size) must agree to float32 rounding,
+``|diff| <= 1e-5 + 1e-5 |x|``, far below what a change of the computation moves (the
+stored cases with the old and the new readout differ by 1.2).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ def test_encoder_outputs_are_bit_equal_to_the_fixture(name, stored, one_thread) 
         want = torch.from_numpy(stored[f"{name}/{part}"])
         assert out.shape == want.shape and out.dtype == want.dtype, (name, part)
         assert torch.isfinite(out).all()
-        assert torch.equal(out, want), (name, part, float((out - want).abs().max()))
+        np.testing.assert_allclose(out.numpy(), want.numpy(), rtol=1e-5, atol=1e-5, err_msg=f"{name}/{part}")
 
 
 def test_fixture_batches_are_consistent(stored) -> None:

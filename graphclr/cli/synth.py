@@ -29,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="probability of drawing a finding the graph marks uncertain (default 0.5)")
     b.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     b.add_argument("--overwrite", action="store_true", help="re-render existing images")
+    b.add_argument("--train-counterfactuals", default="", metavar="FAMILIES",
+                   help="comma-separated counterfactual families (binding,laterality,negation,zone,size): "
+                        "add one such pair per training report as pretraining-only images (split 'pretrain'; "
+                        "pretrain with batch_groups=patient_id to make them hard negatives)")
     b.set_defaults(func=run_build)
 
 
@@ -38,7 +42,8 @@ def run_build(args: argparse.Namespace) -> int:
     meta = build_synthetic_benchmark(args.out, n=args.n, size=args.size, seed=args.seed,
                                      backgrounds=args.backgrounds, reports=args.reports,
                                      graphs=args.graphs, uncertain_prob=args.uncertain_prob,
-                                     workers=args.workers, overwrite=args.overwrite)
+                                     workers=args.workers, overwrite=args.overwrite,
+                                     train_counterfactuals=[f for f in args.train_counterfactuals.split(",") if f])
     t = meta["timing"]
     print(f"synthetic benchmark: {meta['num_items']} images from {meta['num_reports']} reports "
           f"-> {args.out} ({t['rendered']} rendered, {t['skipped_existing']} kept)")

@@ -175,14 +175,15 @@ class ManifestDataset(CXRDataset):
             ``graphs.json`` beside the manifest, if that column exists).
         image_root: folder that relative ``path`` values start from (default: the
             manifest's folder).
-        split: keep only rows whose ``split`` equals this.
+        split: keep only rows whose ``split`` equals this (or is one of these, a sequence:
+            ``("train", "pretrain")``).
         pathologies: label columns (default: see the module docstring).
         uncertain: mapping of ``-1`` labels (default ``"keep"``: a manifest means what it says).
         transform, strict, decode_size, cache: see :class:`~graphclr.data.base.CXRDataset`.
     """
 
     def __init__(self, manifest: str | os.PathLike[str], *, graphs: GraphInput | None = None,
-                 image_root: str | os.PathLike[str] | None = None, split: str | None = None,
+                 image_root: str | os.PathLike[str] | None = None, split: str | Sequence[str] | None = None,
                  pathologies: Sequence[str] | None = None, uncertain: str = "keep",
                  transform: Callable[[Any], Any] | None = None, strict: bool = True,
                  decode_size: int | None = None, cache: str | os.PathLike[str] | None = None) -> None:
@@ -218,7 +219,8 @@ class ManifestDataset(CXRDataset):
         if split is not None:
             if "split" not in table.columns:
                 raise ValueError(f"{self.manifest}: split={split!r} needs a 'split' column")
-            in_split = (table["split"].astype(str) == split).to_numpy()
+            wanted = [split] if isinstance(split, str) else [str(x) for x in split]
+            in_split = table["split"].astype(str).isin(wanted).to_numpy()
             if not in_split.any():
                 have = sorted(table["split"].dropna().astype(str).unique())
                 raise ValueError(f"{self.manifest}: no row has split {split!r}; the splits are {have}")

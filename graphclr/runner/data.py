@@ -90,6 +90,11 @@ def _manifest_splits(manifest: str, kwargs: dict[str, Any]) -> tuple[Any, Any, A
     return parts[0], parts[1], parts[2]
 
 
+def _report_items(meta: Mapping[str, Any]) -> int:
+    """Images of a synthetic build drawn from its reports (not the pretraining-only pairs)."""
+    return int(meta.get("num_items", 0)) - int(meta.get("split_counts", {}).get("pretrain", 0))
+
+
 def _built_synthetic(root: Path, section: Mapping[str, Any]) -> dict[str, Any] | None:
     """The metadata of an already complete build with these settings, else ``None``.
 
@@ -103,8 +108,9 @@ def _built_synthetic(root: Path, section: Mapping[str, Any]) -> dict[str, Any] |
         return None
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     same = (meta.get("size") == int(section.get("size", 64)) and meta.get("seed") == int(section.get("seed", 0))
-            and (section.get("n") is None or meta.get("num_items") == int(section["n"]))
-            and meta.get("backgrounds") is None)
+            and (section.get("n") is None or _report_items(meta) == int(section["n"]))
+            and meta.get("backgrounds") is None
+            and list(meta.get("train_counterfactuals", [])) == list(section.get("train_counterfactuals", [])))
     if not same:
         return None
     images = root / "images"
@@ -129,14 +135,20 @@ def prepare_data(section: Mapping[str, Any], out_dir: str | Path, labels: Sequen
         if meta is None:
             meta = build_synthetic_benchmark(root, n=section.get("n"), size=int(section.get("size", 64)),
                                              seed=int(section.get("seed", 0)),
-                                             workers=int(section.get("workers", 1)), progress=progress)
+                                             workers=int(section.get("workers", 1)), progress=progress,
+                                             train_counterfactuals=list(section.get("train_counterfactuals", [])))
         train, val, test = (open_synthetic(root, split=s) for s in ("train", "val", "test"))
+        # counterfactual pairs of training reports (split "pretrain") are pretrained on, never probed
+        pretrain = open_synthetic(root, split=("train", "pretrain")) if meta.get("train_counterfactuals") else train
         desc = (f"synthetic images ({meta['size']} px) rendered by graphclr.synth from the graphs of "
-                f"{meta['num_reports']} real Open-i reports; {meta['num_items']} images")
-        data = BenchmarkData(train, train, val, test, True, desc,
+                f"{meta['num_reports']} real Open-i reports; {_report_items(meta)} images")
+        if meta.get("train_counterfactuals"):
+            desc += (f", plus {len(pretrain) - len(train)} pretraining-only images: both versions of one "
+                     f"counterfactual pair ({', '.join(meta['train_counterfactuals'])}) per training report")
+        data = BenchmarkData(pretrain, train, val, test, True, desc,
                              {"root": str(root), "synthetic_metadata": {k: meta[k] for k in
                               ("name", "notice", "seed", "size", "num_items", "num_reports", "split_counts",
-                               "label_counts", "renderer_version") if k in meta}})
+                               "label_counts", "renderer_version", "train_counterfactuals") if k in meta}})
     elif kind == "manifest":
         kw = {k: v for k, v in section.items() if k not in ("kind", "manifest", "synthetic", "description")}
         train, val, test = _manifest_splits(section["manifest"], kw)

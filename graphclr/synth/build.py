@@ -144,7 +144,8 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
                               reports: Any = None, graphs: str | os.PathLike[str] | Iterable[ReportGraph] | None = None,
                               uncertain_prob: float = DEFAULT_UNCERTAIN_PROB,
                               split_fractions: dict[str, float] | None = None, workers: int = 1,
-                              overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+                              overwrite: bool = False, progress: bool = True,
+                              train_counterfactuals: Sequence[str] = ()) -> dict[str, Any]:
     """Render the synthetic benchmark into ``out`` (resumable: existing PNGs are kept).
 
     Args:
@@ -163,6 +164,11 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
         workers: processes for extraction and rendering.
         overwrite: re-render existing PNGs.
         progress: show progress bars.
+        train_counterfactuals: counterfactual families (:data:`graphclr.synth.COUNTERFACTUAL_FAMILIES`)
+            whose pairs are added for pretraining: one pair per *training* report (families
+            in turn, :func:`graphclr.synth.counterfactual_set.training_pairs`), both versions
+            as items of split ``pretrain`` (never probed) sharing a ``patient_id``, so
+            ``TrainConfig.batch_groups="patient_id"`` makes each the other's hard negative.
 
     Returns:
         the metadata written to ``metadata.json``.
@@ -176,6 +182,14 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
     fractions = dict(split_fractions or SPLIT_FRACTIONS)
     if n is not None and n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    from graphclr.synth.counterfactual import FAMILIES
+
+    bad = [f for f in train_counterfactuals if f not in FAMILIES]
+    if bad:
+        raise ValueError(f"train_counterfactuals: unknown families {bad} (allowed: {', '.join(FAMILIES)})")
+    if train_counterfactuals and backgrounds:
+        raise ValueError("train_counterfactuals draws on the synthetic anatomy; it cannot be combined "
+                         "with backgrounds")
     from graphclr.reports.extract.pipeline import EXTRACTOR_NAME
 
     settings = {"seed": int(seed), "size": int(size), "uncertain_prob": float(uncertain_prob),
@@ -226,6 +240,8 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
                     "meta_background": os.path.basename(case.background) if case.background else "",
                     "meta_findings": json.dumps(case_metadata(case)["findings"], separators=(",", ":"))})
         rows.append(row)
+    extra_graphs = _add_training_pairs(rows, plans, tasks, out, by_id, train_counterfactuals, seed,
+                                       fractions, uncertain_prob) if train_counterfactuals else []
 
     t0 = time.perf_counter()
     chunk = 64
@@ -251,7 +267,7 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
     bar.close()
     render_s = time.perf_counter() - t0
 
-    used = [by_id[r] for r in dict.fromkeys(row["graph_id"] for row in rows)]
+    used = [by_id[r] for r in dict.fromkeys(row["graph_id"] for row in rows) if r in by_id] + extra_graphs
     write_radgraph(out / "graphs.json", used)
     manifest = pd.DataFrame(rows, columns=["id", "path", "patient_id", "split", "graph_id",
                                            *LABEL_COLUMNS, "meta_report_id", "meta_variant",
@@ -266,7 +282,8 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
         "format_version": 1,
         **settings,
         "num_items": len(rows),
-        "num_reports": len(used),
+        "train_counterfactuals": list(train_counterfactuals),
+        "num_reports": len(used) - len(extra_graphs),
         "num_backgrounds": len(bg_files),
         "graphs_source": graphs_source,
         "split_fractions": fractions,
@@ -287,6 +304,32 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
         json.dump(meta, fh, indent=1)
     log.info("synthetic benchmark: %d images (%d rendered, %d kept) in %s", len(rows), rendered, skipped, out)
     return meta
+
+
+def _add_training_pairs(rows: list[dict[str, Any]], plans: dict[str, Any], tasks: list[tuple[str, str]],
+                        out: Path, by_id: dict[str, ReportGraph], families: Sequence[str], seed: int,
+                        fractions: dict[str, float], uncertain_prob: float) -> list[ReportGraph]:
+    """Append both versions of one counterfactual pair per training report (split ``pretrain``)."""
+    from dataclasses import replace
+
+    from graphclr.synth.counterfactual_set import training_pairs
+
+    train = [by_id[r["graph_id"]] for r in rows if r["split"] == "train" and r["meta_variant"] == 0]
+    graphs = []
+    for pair in training_pairs(train, list(families), seed=seed, uncertain_prob=uncertain_prob):
+        for side, graph, case in zip("ab", pair.graphs, pair.cases):
+            item_id = f"synthetic-{pair.pair_id}-{side}"
+            gid = f"{pair.source_id}-counterfactual-{pair.family}-{side}"
+            graphs.append(replace(graph, id=gid))
+            plans[item_id] = _case_to_json(case)
+            rel = f"images/{item_id}.png"
+            tasks.append((item_id, str(out / rel)))
+            row = {"id": item_id, "path": rel, "patient_id": f"synthetic-{pair.pair_id}", "split": "pretrain",
+                   "graph_id": gid, **case.labels(), "meta_report_id": pair.source_id, "meta_variant": 0,
+                   "meta_seed": seed, "meta_background": "",
+                   "meta_findings": json.dumps(case_metadata(case)["findings"], separators=(",", ":"))}
+            rows.append(row)
+    return graphs
 
 
 def load_synthetic(out: str | os.PathLike[str], split: str | None = None, **kwargs: Any) -> Any:

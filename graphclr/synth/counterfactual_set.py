@@ -31,7 +31,7 @@ from graphclr.synth.build import SPLIT_FRACTIONS, report_split
 from graphclr.synth.case import DEFAULT_UNCERTAIN_PROB
 from graphclr.synth.counterfactual import FAMILIES, CounterfactualPair, make_pair
 
-__all__ = ["build_counterfactuals", "openi_counterfactuals", "pair_counts"]
+__all__ = ["build_counterfactuals", "openi_counterfactuals", "pair_counts", "training_pairs"]
 
 
 def _id_text(item: Any, index: int) -> tuple[str, str]:
@@ -103,3 +103,41 @@ def pair_counts(sets: dict[str, list[CounterfactualPair]]) -> dict[str, dict[str
     """Pairs per family, in all and by how they were made (``in_place`` / ``template``)."""
     return {f: {"pairs": len(ps), "in_place": sum(p.edit == "in_place" for p in ps),
                 "template": sum(p.edit == "template" for p in ps)} for f, ps in sets.items()}
+
+
+def training_pairs(graphs: Iterable[Any], families: Sequence[str] = FAMILIES, *, seed: int = 0,
+                   uncertain_prob: float = DEFAULT_UNCERTAIN_PROB, extractor: Any = None
+                   ) -> list[CounterfactualPair]:
+    """At most one counterfactual pair per report, the families taken in turn, for pretraining.
+
+    Report ``k`` (in the given order) tries ``families[k % F]`` first, then the next ones,
+    and gives the first pair it can. The caller passes *training* reports only: the
+    evaluation's pairs start from test reports, so no probe pair or edit of one is ever
+    trained on. The pairs are made exactly like the probes' (:func:`make_pair`, same
+    templates), so training on them is *in-distribution* hard-negative training.
+
+    Args:
+        graphs: the reports' graphs (``.id``, ``.text``: the extractor's text).
+        families, seed, uncertain_prob, extractor: as for :func:`build_counterfactuals`.
+    """
+    bad = [f for f in families if f not in FAMILIES]
+    if bad or not families:
+        raise ValueError(f"unknown counterfactual families {bad or list(families)} "
+                         f"(expected some of {', '.join(FAMILIES)})")
+    if extractor is None:
+        from graphclr.reports.extract import Extractor
+
+        extractor = Extractor()
+    out = []
+    for k, g in enumerate(graphs):
+        if not g.text.strip():
+            continue
+        base = extractor.extract(g.text, g.id)
+        for j in range(len(families)):
+            family = families[(k + j) % len(families)]
+            pair = make_pair(family, g.id, g.text, seed=seed, extract=extractor.extract,
+                             uncertain_prob=uncertain_prob, graph=base)
+            if pair is not None:
+                out.append(pair)
+                break
+    return out

@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     drop_last: bool = True                #: every step sees full batches
+    batch_groups: str | None = None       #: dataset column: items sharing a value share a micro-batch
     log_every: int = 10                   #: steps between JSONL metric records
     checkpoint_every: int = 500           #: steps between checkpoints (0: only at the end)
     keep_checkpoints: int = 2             #: numbered checkpoints kept (the newest)
@@ -55,6 +56,8 @@ class TrainConfig:
             raise ValueError("give epochs >= 1 or max_steps")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("max_steps must be >= 1")
+        if self.batch_groups is not None and not self.drop_last:
+            raise ValueError("batch_groups needs drop_last=True (every micro-batch full)")
         if self.amp not in ("auto", "bf16", "fp16", "none"):
             raise ValueError(f"amp must be auto, bf16, fp16 or none, got {self.amp!r}")
         self.betas = tuple(self.betas)  # type: ignore[assignment]

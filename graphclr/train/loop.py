@@ -2,7 +2,8 @@
 
 What one optimiser step does:
 
-1. take ``accum_steps`` micro-batches (:mod:`graphclr.train.data`);
+1. take ``accum_steps`` micro-batches (:mod:`graphclr.train.data`; with ``batch_groups``
+   the items of a group, e.g. a counterfactual pair, share a micro-batch);
 2. with ``accum_steps > 1``, first embed every micro-batch without gradients and cache
    the features, then re-embed each micro-batch with gradients and compute the loss
    against the cached features of the others, so the negatives (and the gradient) are
@@ -51,7 +52,7 @@ from torch import nn
 from graphclr.device import move_batch
 from graphclr.loss import ClipLoss
 from graphclr.train.config import TrainConfig
-from graphclr.train.data import PairCollator, make_loader, report_key_of, with_model_transform
+from graphclr.train.data import PairCollator, batch_groups_of, make_loader, report_key_of, with_model_transform
 from graphclr.train.distributed import DistInfo, agreed_stop, barrier, cleanup_distributed, init_distributed
 from graphclr.train.monitor import MetricsLog, ProgressLine, StopSignals, TensorBoardScalars, write_error
 from graphclr.train.schedule import CosineWarmup
@@ -72,7 +73,7 @@ __all__ = ["train"]
 log = logging.getLogger(__name__)
 
 #: TrainConfig fields a resumed run must share with the checkpoint (they fix the data order)
-_RESUME_KEYS = ("batch_size", "accum_steps", "seed", "drop_last")
+_RESUME_KEYS = ("batch_size", "accum_steps", "seed", "drop_last", "batch_groups")
 
 
 def _amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -220,6 +221,7 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
         transform = make_transform(module.preprocess_cfg, is_train=True)
     dataset = with_model_transform(dataset, transform)
     collate = PairCollator(module.report_processor, report_key_of(module), transform)
+    groups = batch_groups_of(dataset, cfg.batch_groups) if cfg.batch_groups else None
     tensorboard = (TensorBoardScalars(out / "tensorboard", resumed_from)
                    if cfg.tensorboard and info.is_main else None)
     metrics = MetricsLog(out / "metrics.jsonl", info.is_main, resumed_from)
@@ -321,7 +323,8 @@ def _train(model: nn.Module, dataset: Any, cfg: TrainConfig, out: Path, info: Di
         while step < total_steps and interrupted is None:
             loader = make_loader(dataset, collate, batch_size=cfg.batch_size, seed=cfg.seed,
                                  epoch=epoch, skip_batches=batch_in_epoch, rank=info.rank,
-                                 world_size=world, num_workers=cfg.num_workers, drop_last=cfg.drop_last)
+                                 world_size=world, num_workers=cfg.num_workers, drop_last=cfg.drop_last,
+                                 groups=groups)
             batches = iter(loader)
             while step < total_steps and batch_in_epoch + cfg.accum_steps <= per_epoch:
                 chunks = [move_batch(next(batches), device) for _ in range(cfg.accum_steps)]
