@@ -5,27 +5,9 @@ order, and all relations), plus sentences where the new rules must not fire."""
 from __future__ import annotations
 
 import pytest
+from test_extract_rules import AN, DA, DP, LOC, MOD, SUG, U, ex, graph  # noqa: F401  (ex: the fixture)
 
 from graphclr.reports.extract import Extractor
-
-DP, DA, U, AN = "OBS-DP", "OBS-DA", "OBS-U", "ANAT-DP"
-MOD, LOC, SUG = "modify", "located_at", "suggestive_of"
-
-
-@pytest.fixture(scope="module")
-def ex() -> Extractor:
-    return Extractor()
-
-
-def graph(ex: Extractor, text: str) -> tuple[list[tuple[str, str]], set[tuple[str, str, str]]]:
-    g = ex.extract(text)
-    g.validate()
-    names = [e.tokens for e in g.entities]
-    assert len(set(names)) == len(names), "test sentences must name entities uniquely"
-    rels = {(r.type, names[r.head], names[r.tail]) for r in g.relations}
-    assert len(rels) == len(g.relations), "no duplicate relations"
-    return [(e.tokens, e.label) for e in g.entities], rels
-
 
 CASES = [
     # --- a quantity noun and its "of" are not entities; the finding after them is the head
