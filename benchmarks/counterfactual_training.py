@@ -94,7 +94,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             lines.append(f"| {row['steps']} | {'natural + counterfactual' if row['pairs'] else 'natural'} | "
                          f"{enc} | {cf} | {s['zero_shot_mean_auroc']:.3f} | "
                          f"{s['effusion_side_zero_shot_auroc']:.3f} |")
-    lines += ["", "Wall time per cell (build, pretraining of both encoders, evaluations): " +
+    lines += ["", "Wall time per cell (the runner's wall_seconds: data build, pretraining of both encoders, evaluations): " +
               ", ".join(f"{r['steps']} steps {'with' if r['pairs'] else 'without'} pairs {r['seconds']:.0f} s"
                         for r in rows) + "."]
     return "\n".join(lines) + "\n"
