@@ -241,7 +241,7 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
                     "meta_findings": json.dumps(case_metadata(case)["findings"], separators=(",", ":"))})
         rows.append(row)
     extra_graphs = _add_training_pairs(rows, plans, tasks, out, by_id, train_counterfactuals, seed,
-                                       fractions, uncertain_prob) if train_counterfactuals else []
+                                       uncertain_prob) if train_counterfactuals else []
 
     t0 = time.perf_counter()
     chunk = 64
@@ -308,7 +308,7 @@ def build_synthetic_benchmark(out: str | os.PathLike[str], n: int | None = None,
 
 def _add_training_pairs(rows: list[dict[str, Any]], plans: dict[str, Any], tasks: list[tuple[str, str]],
                         out: Path, by_id: dict[str, ReportGraph], families: Sequence[str], seed: int,
-                        fractions: dict[str, float], uncertain_prob: float) -> list[ReportGraph]:
+                        uncertain_prob: float) -> list[ReportGraph]:
     """Append both versions of one counterfactual pair per training report (split ``pretrain``)."""
     from dataclasses import replace
 
