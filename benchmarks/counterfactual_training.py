@@ -1,23 +1,29 @@
 """What moves the counterfactual group scores: pretraining steps, or counterfactual pairs in
-pretraining? A 2 x 2 grid on the default benchmark's synthetic data, one seed.
+pretraining? A grid on the default benchmark's synthetic data, one seed.
 
-Cells: {300, 600} steps x {natural pairs only, plus one counterfactual pair per training
-report as hard negatives (``dataset.train_counterfactuals`` + ``budget.batch_groups``)}.
-Encoders: the graph encoder and the bag of words (the text transformer is most of a run's
+Cells: steps (``--steps``, default 300 600 1200) x {natural pairs only, plus one
+counterfactual pair per training report as hard negatives (``dataset.train_counterfactuals``
++ ``budget.batch_groups``)}; ``--pairs-only`` drops the natural column. Encoders (``--encoders``):
+by default the graph encoder and the bag of words (the text transformer is most of a run's
 time; the 3-seed runs of ``graphclr benchmark`` and ``benchmarks/specs/counterfactual_training.json``
-have it). Evaluations: zero-shot, the effusion-side probe and prompts, and the
-counterfactual probes, exactly as in the default spec. Everything else is the default spec.
-The images are synthetic (see ``docs/synthetic.md``).
+have it), taken by name from the default spec, or from ``--encoder-spec`` (for example the
+readout ablation's encoders). Evaluations: zero-shot, the effusion-side probe and prompts, and
+the counterfactual probes, exactly as in the default spec. Everything else is the default
+spec. The images are synthetic (see ``docs/synthetic.md``).
 
 Run from the repository root (resumable: finished cells are read back)::
 
     .venv/bin/python benchmarks/counterfactual_training.py --work /tmp/cf-grid
     # -> benchmarks/results/counterfactual_training_grid.{json,md}
+    .venv/bin/python benchmarks/counterfactual_training.py --work /tmp/cf-readout --pairs-only \
+        --steps 600 --encoder-spec benchmarks/specs/readout_ablation.json \
+        --encoders graph graph-attention igcl rgcn-mean --out benchmarks/results/readout_ablation_pairs.json
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -30,29 +36,38 @@ from common import RESULTS, record  # noqa: E402
 from graphclr.runner import default_spec_path  # noqa: E402
 
 FAMILIES = ["binding", "laterality", "negation", "zone", "size"]
-CELLS = [(300, False), (600, False), (300, True), (600, True)]
 
 
-def grid_spec(pairs: bool) -> dict[str, Any]:
-    """The default spec, graph + bag of words, the evaluations the grid reads."""
+def grid_spec(pairs: bool, encoders: list[str], encoder_spec: Path | None = None,
+              train_families: list[str] | None = None) -> dict[str, Any]:
+    """The default spec, the named encoders, the evaluations the grid reads."""
     spec = json.loads(default_spec_path().read_text(encoding="utf-8"))
     spec["name"] = "counterfactual-grid" + ("-pairs" if pairs else "")
     spec.pop("seeds")
     spec.pop("quick")
     spec["seed"] = 0
-    spec["encoders"] = [e for e in spec["encoders"] if e["name"] in ("graph", "bag-of-words")]
+    source = json.loads(encoder_spec.read_text(encoding="utf-8")) if encoder_spec else spec
+    by_name = {e["name"]: e for e in source["encoders"]}
+    unknown = [n for n in encoders if n not in by_name]
+    if unknown:
+        raise SystemExit(f"{encoder_spec or default_spec_path()}: no encoder named {unknown}; "
+                         f"allowed: {sorted(by_name)}")
+    spec["encoders"] = [by_name[n] for n in encoders]
     ev = spec["evaluations"]
     spec["evaluations"] = {k: ev[k] for k in ("n_bootstrap", "probe", "zero_shot", "laterality", "counterfactual")}
     if pairs:
-        spec["dataset"]["train_counterfactuals"] = list(FAMILIES)
+        spec["dataset"]["train_counterfactuals"] = list(train_families or FAMILIES)
         spec["budget"]["batch_groups"] = "patient_id"
     return spec
 
 
-def run_cell(work: Path, steps: int, pairs: bool) -> dict[str, Any]:
-    name = f"steps{steps}-{'pairs' if pairs else 'natural'}"
+def run_cell(work: Path, steps: int, pairs: bool, encoders: list[str],
+             encoder_spec: Path | None = None, train_families: list[str] | None = None) -> dict[str, Any]:
+    fams = "" if not pairs or train_families in (None, FAMILIES) else "-" + "+".join(train_families)
+    name = f"steps{steps}-{'pairs' if pairs else 'natural'}{fams}-{'+'.join(encoders)}"
     spec_path = work / f"{name}.json"
-    spec_path.write_text(json.dumps(grid_spec(pairs), indent=1), encoding="utf-8")
+    spec = grid_spec(pairs, encoders, encoder_spec, train_families)
+    spec_path.write_text(json.dumps(spec, indent=1), encoding="utf-8")
     out = work / name
     cmd = [sys.executable, "-m", "graphclr", "benchmark", str(spec_path), "--out", str(out), "--no-progress",
            "--set", f"budget.max_steps={steps}", "--set", f"budget.warmup_steps={steps // 10}"]
@@ -75,12 +90,12 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], encoders: list[str]) -> str:
     lines = ["# Counterfactual group scores: steps vs counterfactual pairs in pretraining", "",
              f"Command: `{meta['command']}`  ", f"Date: {meta['date']}  ",
              f"Machine: {meta['machine']['platform']}, {meta['machine']['cpu_count']} CPUs  ",
              "One pretraining seed (0); the default benchmark's synthetic data (64 px, 3,955 Open-i "
-             "reports), image tower and evaluations; graph encoder and bag of words only. "
+             f"reports), image tower and evaluations; encoders: {', '.join(encoders)}. "
              "**The images are synthetic.**", "",
              "Group score (chance 1/6; ties count as failures) per family, mean zero-shot AUROC "
              "(chexpert5 prompts) and effusion-side zero-shot AUROC:", "",
@@ -89,29 +104,67 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     for row in rows:
         for enc, s in row["encoders"].items():
             cf = " | ".join(f"{s['counterfactual'][f]['group']:.3f}" for f in FAMILIES)
-            lines.append(f"| {row['steps']} | {'natural + counterfactual' if row['pairs'] else 'natural'} | "
+            lines.append(f"| {row['steps']} | {_pairs_label(row)} | "
                          f"{enc} | {cf} | {s['zero_shot_mean_auroc']:.3f} | "
                          f"{s['effusion_side_zero_shot_auroc']:.3f} |")
-    lines += ["", "Wall time per cell (the runner's wall_seconds: data build, pretraining of both encoders, evaluations): " +
-              ", ".join(f"{r['steps']} steps {'with' if r['pairs'] else 'without'} pairs {r['seconds']:.0f} s"
-                        for r in rows) + "."]
+    lines += ["", "Wall time per cell (the runner's wall_seconds: data build, pretraining of every encoder, "
+              "evaluations; the date the cell ran): " +
+              ", ".join(f"{r['steps']} steps, {_pairs_label(r)}, {r['seconds']:.0f} s"
+                        f" ({r['date']})" for r in rows) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _cell_key(row: dict[str, Any]) -> tuple:
+    fams = tuple(row.get("train_families", FAMILIES)) if row["pairs"] else ()
+    return (row["pairs"], len(fams) != len(FAMILIES), fams, row["steps"])
+
+
+def _pairs_label(row: dict[str, Any]) -> str:
+    if not row["pairs"]:
+        return "natural"
+    fams = row.get("train_families", FAMILIES)
+    return "natural + counterfactual" + ("" if len(fams) == len(FAMILIES) else f" ({', '.join(fams)} only)")
+
+
+def _today() -> str:
+    import datetime
+
+    return datetime.date.today().isoformat()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", type=Path, required=True, help="folder for the four runs (resumable)")
     ap.add_argument("--out", type=Path, default=RESULTS / "counterfactual_training_grid.json")
+    ap.add_argument("--steps", type=int, nargs="+", default=[300, 600, 1200], help="pretraining steps per cell")
+    ap.add_argument("--pairs-only", action="store_true", help="only the cells with counterfactual pairs")
+    ap.add_argument("--encoders", nargs="+", default=["graph", "bag-of-words"], help="encoder names")
+    ap.add_argument("--encoder-spec", type=Path, default=None,
+                    help="spec to take the encoders from (default: the default benchmark spec)")
+    ap.add_argument("--train-families", nargs="+", default=FAMILIES, choices=FAMILIES,
+                    help="families of the pretraining pairs (the probes always score all five); "
+                         "fewer families ask whether structural contrast transfers to the others")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the cells of --out that this run does not redo (each row keeps its date)")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    kept = []
+    if args.merge and args.out.is_file():
+        old = json.loads(args.out.read_text(encoding="utf-8"))
+        kept = [{**r, "date": r.get("date", old["date"][:10])} for r in old["cells"]]
     rows = []
-    for steps, pairs in CELLS:
-        results = run_cell(args.work, steps, pairs)
+    cells = [(s, True) for s in args.steps] if args.pairs_only else \
+        [(s, p) for p, s in itertools.product((False, True), args.steps)]
+    for steps, pairs in cells:
+        results = run_cell(args.work, steps, pairs, args.encoders, args.encoder_spec, args.train_families)
         rows.append({"steps": steps, "pairs": pairs, "seconds": round(float(results["wall_seconds"]), 1),
-                     "pretrain_items": results["dataset"]["n_pretrain"], "encoders": summarise(results)})
+                     "pretrain_items": results["dataset"]["n_pretrain"], "encoders": summarise(results),
+                     "date": _today(), "train_families": args.train_families if pairs else []})
+    done = {_cell_key(r) for r in rows}
+    rows = sorted([r for r in kept if _cell_key(r) not in done] + rows, key=_cell_key)
     path = record("counterfactual_training_grid", {"cells": rows}, args.out)
     meta = json.loads(path.read_text(encoding="utf-8"))
-    args.out.with_suffix(".md").write_text(markdown(rows, meta), encoding="utf-8")
+    args.out.with_suffix(".md").write_text(markdown(rows, meta, args.encoders), encoding="utf-8")
     print(args.out.with_suffix(".md").read_text(encoding="utf-8"))
     return 0
 

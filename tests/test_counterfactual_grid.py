@@ -1,0 +1,59 @@
+"""benchmarks/counterfactual_training.py: each grid cell is the default spec with only the
+named encoders, the pretraining pairs and their families changed; unknown encoders are
+named with the allowed ones; merged rows keep their own cell and date."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphclr.runner import default_spec_path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def grid():
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_cf_grid", BENCH / "counterfactual_training.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_a_cell_changes_only_encoders_pairs_and_groups(grid) -> None:
+    default = json.loads(default_spec_path().read_text(encoding="utf-8"))
+    ablation = json.loads((BENCH / "specs" / "readout_ablation.json").read_text(encoding="utf-8"))
+    cell = grid.grid_spec(True, ["igcl", "graph"], BENCH / "specs" / "readout_ablation.json", ["laterality", "zone"])
+    by_name = {e["name"]: e for e in ablation["encoders"]}
+    assert cell["encoders"] == [by_name["igcl"], by_name["graph"]]
+    assert cell["dataset"] == {**default["dataset"], "train_counterfactuals": ["laterality", "zone"]}
+    assert cell["budget"] == {**default["budget"], "batch_groups": "patient_id"}
+    assert cell["model"] == default["model"] and cell["labels"] == default["labels"]
+    assert set(cell["evaluations"]) == {"n_bootstrap", "probe", "zero_shot", "laterality", "counterfactual"}
+    assert cell["evaluations"]["counterfactual"] == default["evaluations"]["counterfactual"]
+    natural = grid.grid_spec(False, ["graph", "bag-of-words"])
+    assert "train_counterfactuals" not in natural["dataset"] and "batch_groups" not in natural["budget"]
+    assert [e["name"] for e in natural["encoders"]] == ["graph", "bag-of-words"]
+
+
+def test_an_unknown_encoder_is_named_with_the_allowed_ones(grid) -> None:
+    with pytest.raises(SystemExit, match=r"no encoder named \['bert'\]; allowed: \['bag-of-words', 'graph', 'text-transformer'\]"):
+        grid.grid_spec(False, ["graph", "bert"])
+
+
+def test_cells_sort_natural_then_all_families_then_subsets_by_steps(grid) -> None:
+    rows = [{"steps": 600, "pairs": True, "train_families": ["laterality"]},
+            {"steps": 1200, "pairs": True},  # a row recorded before train_families existed
+            {"steps": 300, "pairs": True, "train_families": list(grid.FAMILIES)},
+            {"steps": 600, "pairs": False, "train_families": []}]
+    assert [(r["steps"], grid._pairs_label(r)) for r in sorted(rows, key=grid._cell_key)] == [
+        (600, "natural"), (300, "natural + counterfactual"), (1200, "natural + counterfactual"),
+        (600, "natural + counterfactual (laterality only)")]
