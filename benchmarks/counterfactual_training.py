@@ -23,6 +23,7 @@ Run from the repository root (resumable: finished cells are read back)::
 from __future__ import annotations
 
 import argparse
+import datetime
 import itertools
 import json
 import subprocess
@@ -126,15 +127,9 @@ def _pairs_label(row: dict[str, Any]) -> str:
     return "natural + counterfactual" + ("" if len(fams) == len(FAMILIES) else f" ({', '.join(fams)} only)")
 
 
-def _today() -> str:
-    import datetime
-
-    return datetime.date.today().isoformat()
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--work", type=Path, required=True, help="folder for the four runs (resumable)")
+    ap.add_argument("--work", type=Path, required=True, help="folder for the cells' runs (resumable)")
     ap.add_argument("--out", type=Path, default=RESULTS / "counterfactual_training_grid.json")
     ap.add_argument("--steps", type=int, nargs="+", default=[300, 600, 1200], help="pretraining steps per cell")
     ap.add_argument("--pairs-only", action="store_true", help="only the cells with counterfactual pairs")
@@ -159,7 +154,7 @@ def main() -> int:
         results = run_cell(args.work, steps, pairs, args.encoders, args.encoder_spec, args.train_families)
         rows.append({"steps": steps, "pairs": pairs, "seconds": round(float(results["wall_seconds"]), 1),
                      "pretrain_items": results["dataset"]["n_pretrain"], "encoders": summarise(results),
-                     "date": _today(), "train_families": args.train_families if pairs else []})
+                     "date": datetime.date.today().isoformat(), "train_families": args.train_families if pairs else []})
     done = {_cell_key(r) for r in rows}
     rows = sorted([r for r in kept if _cell_key(r) not in done] + rows, key=_cell_key)
     path = record("counterfactual_training_grid", {"cells": rows}, args.out)

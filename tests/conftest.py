@@ -16,6 +16,32 @@ FIXTURES = REPO_ROOT / "tests" / "fixtures"
 SHARED = REPO_ROOT.parent / "shared"
 
 
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """``load_benchmark(name)`` executes ``benchmarks/<name>.py`` afresh as module ``bench_<name>``.
+
+    The script's folder is on ``sys.path`` while it runs (the scripts import ``common``),
+    and the module is registered in ``sys.modules`` (dataclasses look their module up).
+    """
+    import importlib.util
+    import sys
+
+    bench = REPO_ROOT / "benchmarks"
+
+    def load(name: str):
+        sys.path.insert(0, str(bench))
+        try:
+            spec = importlib.util.spec_from_file_location(f"bench_{name}", bench / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+            return module
+        finally:
+            sys.path.remove(str(bench))
+
+    return load
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES

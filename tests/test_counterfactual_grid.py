@@ -4,9 +4,7 @@ named with the allowed ones; merged rows keep their own cell and date."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,15 +15,8 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def grid():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_cf_grid", BENCH / "counterfactual_training.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+def grid(load_benchmark):
+    return load_benchmark("counterfactual_training")
 
 
 def test_a_cell_changes_only_encoders_pairs_and_groups(grid) -> None:

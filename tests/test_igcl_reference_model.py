@@ -107,14 +107,8 @@ def test_reference_spec_names_every_reference_switch(monkeypatch):
     assert load_spec(root / "graphclr_chexpert.json")["name"] == "graphclr-chexpert"
 
 
-def test_encoder_speed_igcl_reference_row(one_thread):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "encoder_speed.py"
-    spec = importlib.util.spec_from_file_location("encoder_speed_for_igcl", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_encoder_speed_igcl_reference_row(one_thread, load_benchmark):
+    mod = load_benchmark("encoder_speed")
     targets = torch.nn.functional.normalize(torch.randn(2, 768), dim=-1)
     row = mod.measure_igcl_reference([[REPORT, REPORT]], targets, repeats=1)
     assert row["n"] == 1 and row["graphs_per_s"] > 0 and row["processor_median_s"] > 0

@@ -4,9 +4,7 @@ clear messages when the data is absent (hand-written headings, graphs and XML)."
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 import tarfile
 from pathlib import Path
 
@@ -15,20 +13,10 @@ import pytest
 from graphclr.reports.extract.lexicon import default_lexicon
 from graphclr.reports.schema import Entity, Relation, ReportGraph
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def rel():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_openi_relations", BENCH / "openi_relations.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+def rel(load_benchmark):
+    return load_benchmark("openi_relations")
 
 
 def test_silver_tuples_from_headings(rel) -> None:

@@ -3,23 +3,15 @@ files, on hand-written records (character spans, so tokenization may differ)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def agree():
-    spec = importlib.util.spec_from_file_location("bench_radgraph_agreement", BENCH / "radgraph_agreement.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def agree(load_benchmark):
+    return load_benchmark("radgraph_agreement")
 
 
 def ent(tokens, label, start, end, relations=()):

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def load(name: str):
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 # tiny ops on 2 cores: one thread avoids OpenMP spin contention (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_gpu_check_smoke_runs_on_the_cpu(tmp_path: Path) -> None:
+def test_gpu_check_smoke_runs_on_the_cpu(tmp_path: Path, load_benchmark) -> None:
     out = tmp_path / "gpu.json"
-    result = load("gpu_check").main(["--smoke", "--out", str(out)])
+    result = load_benchmark("gpu_check").main(["--smoke", "--out", str(out)])
     saved = json.loads(out.read_text())
     assert saved["device"] == "cpu" and saved["smoke"] is True
     assert saved["pairs_per_s"] > 0 and 0 < saved["graph_share_of_towers"] < 1
@@ -42,9 +27,9 @@ def test_gpu_check_smoke_runs_on_the_cpu(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_encoder_speed_quick_runs(tmp_path: Path) -> None:
+def test_encoder_speed_quick_runs(tmp_path: Path, load_benchmark) -> None:
     out = tmp_path / "speed.json"
-    load("encoder_speed").main(["--quick", "--threads", "1", "--out", str(out)])
+    load_benchmark("encoder_speed").main(["--quick", "--threads", "1", "--out", str(out)])
     saved = json.loads(out.read_text())
     assert saved["quick"] is True and saved["graph_step_graphs_per_s"] > 0
     assert saved["text_over_graph_per_report"] > 1          # BERT-base costs more per report
