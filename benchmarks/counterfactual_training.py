@@ -18,6 +18,10 @@ Run from the repository root (resumable: finished cells are read back)::
     .venv/bin/python benchmarks/counterfactual_training.py --work /tmp/cf-readout --pairs-only \
         --steps 600 --encoder-spec benchmarks/specs/readout_ablation.json \
         --encoders graph graph-attention igcl rgcn-mean --out benchmarks/results/readout_ablation_pairs.json
+    # the budget of benchmarks/specs/counterfactual_training.json, chosen on validation pairs:
+    .venv/bin/python benchmarks/counterfactual_training.py --work /tmp/cf-val --pairs-only \
+        --probe-split val --encoders graph --steps 600 1200 1800 2400 3600
+    # -> benchmarks/results/counterfactual_budget_val.{json,md}, with the choose_budget pick
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ FAMILIES = ["binding", "laterality", "negation", "zone", "size"]
 
 
 def grid_spec(pairs: bool, encoders: list[str], encoder_spec: Path | None = None,
-              train_families: list[str] | None = None) -> dict[str, Any]:
+              train_families: list[str] | None = None, probe_split: str = "test") -> dict[str, Any]:
     """The default spec, the named encoders, the evaluations the grid reads."""
     spec = json.loads(default_spec_path().read_text(encoding="utf-8"))
     spec["name"] = "counterfactual-grid" + ("-pairs" if pairs else "")
@@ -56,6 +60,7 @@ def grid_spec(pairs: bool, encoders: list[str], encoder_spec: Path | None = None
     spec["encoders"] = [by_name[n] for n in encoders]
     ev = spec["evaluations"]
     spec["evaluations"] = {k: ev[k] for k in ("n_bootstrap", "probe", "zero_shot", "laterality", "counterfactual")}
+    spec["evaluations"]["counterfactual"] = {**ev["counterfactual"], "split": probe_split}
     if pairs:
         spec["dataset"]["train_counterfactuals"] = list(train_families or FAMILIES)
         spec["budget"]["batch_groups"] = "patient_id"
@@ -63,11 +68,13 @@ def grid_spec(pairs: bool, encoders: list[str], encoder_spec: Path | None = None
 
 
 def run_cell(work: Path, steps: int, pairs: bool, encoders: list[str],
-             encoder_spec: Path | None = None, train_families: list[str] | None = None) -> dict[str, Any]:
+             encoder_spec: Path | None = None, train_families: list[str] | None = None,
+             probe_split: str = "test") -> dict[str, Any]:
     fams = "" if not pairs or train_families in (None, FAMILIES) else "-" + "+".join(train_families)
-    name = f"steps{steps}-{'pairs' if pairs else 'natural'}{fams}-{'+'.join(encoders)}"
+    probes = "" if probe_split == "test" else f"-{probe_split}probes"
+    name = f"steps{steps}-{'pairs' if pairs else 'natural'}{fams}-{'+'.join(encoders)}{probes}"
     spec_path = work / f"{name}.json"
-    spec = grid_spec(pairs, encoders, encoder_spec, train_families)
+    spec = grid_spec(pairs, encoders, encoder_spec, train_families, probe_split)
     spec_path.write_text(json.dumps(spec, indent=1), encoding="utf-8")
     out = work / name
     cmd = [sys.executable, "-m", "graphclr", "benchmark", str(spec_path), "--out", str(out), "--no-progress",
@@ -85,19 +92,52 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         out[enc] = {
             "zero_shot_mean_auroc": r["zero_shot"]["metrics"]["mean"]["auroc"]["value"],
             "effusion_side_zero_shot_auroc": side["zero_shot"]["metrics"]["mean"]["auroc"]["value"],
-            "counterfactual": {f: {k: r["counterfactual"][f][k] for k in ("image", "text", "group")}
+            "counterfactual": {f: {k: r["counterfactual"][f][k] for k in ("image", "text", "group", "n_pairs")}
                                for f in FAMILIES},
         }
     return out
 
 
+CHOICE_FAMILIES = ("binding", "negation")
+
+
+def choose_budget(rows: list[dict[str, Any]], encoder: str = "graph") -> tuple[int, float]:
+    """The rule that picks the pretraining budget of ``counterfactual_training.json`` from
+    validation-pair cells, fixed before they ran: among the cells with counterfactual pairs
+    of all five families, the step count whose ``encoder`` has the highest mean group score
+    on binding and negation (the issue's two goals); a tie goes to fewer steps.
+
+    >>> cell = lambda steps, b, n: {"steps": steps, "pairs": True, "encoders": {"graph": {
+    ...     "counterfactual": {"binding": {"group": b}, "negation": {"group": n}}}}}
+    >>> choose_budget([cell(600, 0.8, 0.8), cell(1200, 0.9, 0.86), cell(2400, 0.86, 0.9)])
+    (1200, 0.88)
+    """
+    scored = [(r["steps"], sum(r["encoders"][encoder]["counterfactual"][f]["group"] for f in CHOICE_FAMILIES)
+               / len(CHOICE_FAMILIES)) for r in rows
+              if r["pairs"] and len(r.get("train_families", FAMILIES)) == len(FAMILIES) and encoder in r["encoders"]]
+    if not scored:
+        raise ValueError(f"no cell with counterfactual pairs of all five families scores {encoder!r}")
+    steps, score = max(scored, key=lambda t: (round(t[1], 9), -t[0]))
+    return steps, round(score, 6)
+
+
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], encoders: list[str]) -> str:
-    lines = ["# Counterfactual group scores: steps vs counterfactual pairs in pretraining", "",
+    splits = sorted({r.get("probe_split", "test") for r in rows})
+    val = splits == ["val"]
+    title = ("Choosing the pretraining budget on validation counterfactual pairs" if val
+             else "Counterfactual group scores: steps vs counterfactual pairs in pretraining")
+    counts = next((r["encoders"][e]["counterfactual"] for r in rows for e in r["encoders"]), {})
+    lines = [f"# {title}", "",
              f"Command: `{meta['command']}`  ", f"Date: {meta['date']}  ",
              f"Machine: {meta['machine']['platform']}, {meta['machine']['cpu_count']} CPUs  ",
              "One pretraining seed (0); the default benchmark's synthetic data (64 px, 3,955 Open-i "
              f"reports), image tower and evaluations; encoders: {', '.join(encoders)}. "
              "**The images are synthetic.**", "",
+             "Counterfactual pairs start from the reports of the benchmark's "
+             + " and ".join("**validation**" if x == "val" else x for x in splits) + " split"
+             + (" (" + ", ".join(f"{f} {c['n_pairs']}" for f, c in counts.items() if "n_pairs" in c) + " pairs)"
+                if all("n_pairs" in c for c in counts.values()) and counts else "")
+             + "; pretraining never sees them or their source reports.", "",
              "Group score (chance 1/6; ties count as failures) per family, mean zero-shot AUROC "
              "(chexpert5 prompts) and effusion-side zero-shot AUROC:", "",
              "| steps | pretraining pairs | encoder | " + " | ".join(FAMILIES) + " | zero-shot | effusion side ZS |",
@@ -112,12 +152,19 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], encoders: list[st
               "evaluations; the date the cell ran): " +
               ", ".join(f"{r['steps']} steps, {_pairs_label(r)}, {r['seconds']:.0f} s"
                         f" ({r['date']})" for r in rows) + "."]
+    if val and any(r["pairs"] for r in rows):
+        steps, score = choose_budget(rows)
+        lines += ["", f"**Chosen budget: {steps} steps** (mean binding and negation group score "
+                  f"{score:.3f} on validation pairs). The rule, fixed before these cells ran "
+                  "(`choose_budget`): among the cells with counterfactual pairs of all five families, "
+                  "the step count with the graph encoder's highest mean group score on binding and "
+                  "negation; a tie goes to fewer steps. The test pairs were not used."]
     return "\n".join(lines) + "\n"
 
 
 def _cell_key(row: dict[str, Any]) -> tuple:
     fams = tuple(row.get("train_families", FAMILIES)) if row["pairs"] else ()
-    return (row["pairs"], len(fams) != len(FAMILIES), fams, row["steps"])
+    return (row.get("probe_split", "test"), row["pairs"], len(fams) != len(FAMILIES), fams, row["steps"])
 
 
 def _pairs_label(row: dict[str, Any]) -> str:
@@ -130,7 +177,9 @@ def _pairs_label(row: dict[str, Any]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", type=Path, required=True, help="folder for the cells' runs (resumable)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "counterfactual_training_grid.json")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default: benchmarks/results/counterfactual_training_grid.json "
+                         "(counterfactual_budget_val.json with --probe-split val)")
     ap.add_argument("--steps", type=int, nargs="+", default=[300, 600, 1200], help="pretraining steps per cell")
     ap.add_argument("--pairs-only", action="store_true", help="only the cells with counterfactual pairs")
     ap.add_argument("--encoders", nargs="+", default=["graph", "bag-of-words"], help="encoder names")
@@ -139,9 +188,15 @@ def main() -> int:
     ap.add_argument("--train-families", nargs="+", default=FAMILIES, choices=FAMILIES,
                     help="families of the pretraining pairs (the probes always score all five); "
                          "fewer families ask whether structural contrast transfers to the others")
+    ap.add_argument("--probe-split", choices=["test", "val"], default="test",
+                    help="split the counterfactual pairs start from; 'val' chooses the budget "
+                         "(choose_budget) without the test pairs (default --out: counterfactual_budget_val.json)")
     ap.add_argument("--merge", action="store_true",
                     help="keep the cells of --out that this run does not redo (each row keeps its date)")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = RESULTS / ("counterfactual_budget_val.json" if args.probe_split == "val"
+                              else "counterfactual_training_grid.json")
     args.work.mkdir(parents=True, exist_ok=True)
     kept = []
     if args.merge and args.out.is_file():
@@ -151,10 +206,12 @@ def main() -> int:
     cells = [(s, True) for s in args.steps] if args.pairs_only else \
         [(s, p) for p, s in itertools.product((False, True), args.steps)]
     for steps, pairs in cells:
-        results = run_cell(args.work, steps, pairs, args.encoders, args.encoder_spec, args.train_families)
+        results = run_cell(args.work, steps, pairs, args.encoders, args.encoder_spec, args.train_families,
+                           args.probe_split)
         rows.append({"steps": steps, "pairs": pairs, "seconds": round(float(results["wall_seconds"]), 1),
                      "pretrain_items": results["dataset"]["n_pretrain"], "encoders": summarise(results),
-                     "date": datetime.date.today().isoformat(), "train_families": args.train_families if pairs else []})
+                     "date": datetime.date.today().isoformat(), "train_families": args.train_families if pairs else [],
+                     "probe_split": args.probe_split})
     done = {_cell_key(r) for r in rows}
     rows = sorted([r for r in kept if _cell_key(r) not in done] + rows, key=_cell_key)
     path = record("counterfactual_training_grid", {"cells": rows}, args.out)

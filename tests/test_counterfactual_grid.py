@@ -29,7 +29,11 @@ def test_a_cell_changes_only_encoders_pairs_and_groups(grid) -> None:
     assert cell["budget"] == {**default["budget"], "batch_groups": "patient_id"}
     assert cell["model"] == default["model"] and cell["labels"] == default["labels"]
     assert set(cell["evaluations"]) == {"n_bootstrap", "probe", "zero_shot", "laterality", "counterfactual"}
-    assert cell["evaluations"]["counterfactual"] == default["evaluations"]["counterfactual"]
+    assert cell["evaluations"]["counterfactual"] == {**default["evaluations"]["counterfactual"], "split": "test"}
+    val = grid.grid_spec(True, ["graph"], probe_split="val")
+    assert val["evaluations"]["counterfactual"] == {**default["evaluations"]["counterfactual"], "split": "val"}
+    assert {k: v for k, v in val.items() if k != "evaluations"} == \
+        {k: v for k, v in grid.grid_spec(True, ["graph"]).items() if k != "evaluations"}
     natural = grid.grid_spec(False, ["graph", "bag-of-words"])
     assert "train_counterfactuals" not in natural["dataset"] and "batch_groups" not in natural["budget"]
     assert [e["name"] for e in natural["encoders"]] == ["graph", "bag-of-words"]
@@ -48,3 +52,27 @@ def test_cells_sort_natural_then_all_families_then_subsets_by_steps(grid) -> Non
     assert [(r["steps"], grid._pairs_label(r)) for r in sorted(rows, key=grid._cell_key)] == [
         (600, "natural"), (300, "natural + counterfactual"), (1200, "natural + counterfactual"),
         (600, "natural + counterfactual (laterality only)")]
+
+
+def _cell(steps, binding, negation, families=None):
+    row = {"steps": steps, "pairs": True, "probe_split": "val",
+           "encoders": {"graph": {"counterfactual": {"binding": {"group": binding}, "negation": {"group": negation}}}}}
+    if families is not None:
+        row["train_families"] = families
+    return row
+
+
+def test_the_budget_rule_takes_the_best_binding_negation_mean_and_ties_go_to_fewer_steps(grid) -> None:
+    # means: 600 -> 0.80, 1200 -> 0.88, 1800 -> 0.88 (tie: fewer steps), 2400 -> 0.87;
+    # the subset-family cell (0.99) and natural cells are not candidates
+    rows = [_cell(600, 0.82, 0.78), _cell(1800, 0.90, 0.86), _cell(1200, 0.86, 0.90), _cell(2400, 0.92, 0.82),
+            _cell(3600, 0.99, 0.99, ["laterality"]),
+            {**_cell(4800, 1.0, 1.0), "pairs": False}]
+    assert grid.choose_budget(rows) == (1200, 0.88)
+    with pytest.raises(ValueError, match="no cell with counterfactual pairs of all five families"):
+        grid.choose_budget(rows[4:])
+
+
+def test_validation_and_test_cells_are_distinct_cells(grid) -> None:
+    test_row, val_row = {"steps": 600, "pairs": True}, {"steps": 600, "pairs": True, "probe_split": "val"}
+    assert grid._cell_key(test_row) != grid._cell_key(val_row)

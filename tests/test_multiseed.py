@@ -77,6 +77,25 @@ def test_counterfactual_config_is_strict():
         EvalConfig.from_dict({"counterfactual": {"max_per_family": 1}})
     with pytest.raises(ValueError, match=r"evaluations.counterfactual: unknown field\(s\) \['n'\]"):
         EvalConfig.from_dict({"counterfactual": {"n": 3}})
+    with pytest.raises(ValueError, match=r"evaluations.counterfactual.split: expected 'val' or 'test'.*'train'"):
+        EvalConfig.from_dict({"counterfactual": {"split": "train"}})
+    assert EvalConfig.from_dict({"counterfactual": {"split": "val"}}).get("counterfactual").split == "val"
+
+
+def test_validation_pairs_start_from_validation_reports_only(tmp_path):
+    from graphclr.eval.counterfactuals import CounterfactualSource
+    from graphclr.synth.build import report_split
+
+    reports = [(f"r{i}", "FINDINGS: Small left pleural effusion.") for i in range(60)]   # hand-written
+    test_src = CounterfactualSource(tmp_path, reports=reports)
+    val_src = test_src.with_split("val")
+    ids = {s: {p.source_id for p in src.pairs(["laterality"], 100)["laterality"]}
+           for s, src in (("test", test_src), ("val", val_src))}
+    expected = {s: {r for r, _ in reports if report_split(r, 0) == s} for s in ("test", "val")}
+    assert ids == expected and ids["val"] and ids["test"] and not ids["val"] & ids["test"]
+    assert test_src.key(["laterality"], 100) != val_src.key(["laterality"], 100)
+    every = CounterfactualSource(tmp_path, reports=reports, split=None)
+    assert every.with_split("val") is every   # a corpus without splits keeps all its reports
 
 
 def test_pair_source_builds_once_and_reads_its_cache(tmp_path, monkeypatch):

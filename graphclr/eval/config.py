@@ -157,13 +157,16 @@ class CounterfactualCfg:
 
     ``families``: which of binding, laterality, negation, zone, size; ``max_per_family``:
     pairs per family (the first ones met in the benchmark's test-split reports);
-    ``probe_folds``: cross-validation folds of the linear probe on the fact. Runs where the
-    data can supply pairs (the synthetic benchmark); elsewhere it is reported as skipped.
+    ``probe_folds``: cross-validation folds of the linear probe on the fact; ``split``: the
+    benchmark split the pairs start from, ``"test"`` (the scores reported) or ``"val"`` (to
+    choose a recipe, such as the pretraining budget, without looking at the test pairs). Runs
+    where the data can supply pairs (the synthetic benchmark); elsewhere it is reported as skipped.
     """
 
     families: tuple[str, ...] = ("binding", "laterality", "negation", "zone", "size")
     max_per_family: int = 250
     probe_folds: int = 5
+    split: str = "test"
 
     def validate(self, where: str) -> CounterfactualCfg:
         from graphclr.synth.counterfactual import FAMILIES
@@ -173,7 +176,10 @@ class CounterfactualCfg:
             raise ValueError(f"{where}.families: expected distinct names among {list(FAMILIES)}; got {fams}")
         (n,), (k,) = _ints([self.max_per_family], f"{where}.max_per_family", minimum=2), \
             _ints([self.probe_folds], f"{where}.probe_folds", minimum=2)
-        return CounterfactualCfg(tuple(fams), n, k)
+        if self.split not in ("val", "test"):
+            raise ValueError(f"{where}.split: expected 'val' or 'test' (pairs never start from training "
+                             f"reports, which pretraining sees); got {self.split!r}")
+        return CounterfactualCfg(tuple(fams), n, k, self.split)
 
 
 def _strings(values: Any, where: str) -> list[str]:

@@ -11,7 +11,8 @@ The pairs come from the data, as a *resource* of the evaluation context
 (``ctx.resources["counterfactuals"]``, a :class:`CounterfactualSource`): the synthetic
 benchmark supplies one that starts pairs only from reports of its **test** split, so neither
 a probe's source report nor its edited versions are ever in pretraining
-(:mod:`graphclr.synth.counterfactual_set`). Data without a source skips the evaluation
+(:mod:`graphclr.synth.counterfactual_set`). ``split: "val"`` scores pairs from the
+validation reports instead, to choose a recipe without looking at the test pairs. Data without a source skips the evaluation
 (with a message). Building the Open-i pairs takes about a minute, so a source keeps them in
 its cache folder (``OUT/counterfactuals``), keyed by everything they depend on; a resumed or
 second seed's run reads them back.
@@ -21,7 +22,7 @@ Examples:
     >>> from graphclr.eval.evaluations import EvalContext
     >>> cfg = EvalConfig.from_dict({"counterfactual": {"families": ["binding"], "max_per_family": 10}})
     >>> cfg.get("counterfactual")
-    CounterfactualCfg(families=('binding',), max_per_family=10, probe_folds=5)
+    CounterfactualCfg(families=('binding',), max_per_family=10, probe_folds=5, split='test')
     >>> run_counterfactual(EvalContext(None, {}, cfg), cfg.get("counterfactual"))   # no pair source
     (None, {})
 """
@@ -47,7 +48,8 @@ class CounterfactualSource:
         image_size: the size its images were built at (probe images are drawn the same way).
         reports: the report corpus: an Open-i archive path (``None``: torchxrayvision's) or a
             list of ``(id, text)`` pairs (tests).
-        split: the benchmark split the pairs start from (``"test"``).
+        split: the benchmark split the pairs start from (``"test"``; ``None``: every report,
+            for a corpus that is not a benchmark's).
     """
 
     def __init__(self, cache_dir: str | Path | None, *, seed: int = 0, image_size: int | None = None,
@@ -55,6 +57,14 @@ class CounterfactualSource:
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.seed, self.image_size, self.reports, self.split = int(seed), image_size, reports, split
         self._memo: dict[str, dict[str, list[Any]]] = {}
+
+    def with_split(self, split: str | None) -> CounterfactualSource:
+        """The same corpus and cache, pairs from another split (a source over every report,
+        ``split=None``, stays as it is: its corpus has no splits)."""
+        if self.split is None or split == self.split:
+            return self
+        return CounterfactualSource(self.cache_dir, seed=self.seed, image_size=self.image_size,
+                                    reports=self.reports, split=split)
 
     def key(self, families: Sequence[str], max_per_family: int) -> str:
         from graphclr.synth.build import SPLIT_FRACTIONS, SYNTH_VERSION
@@ -102,9 +112,10 @@ def run_counterfactual(ctx: Any, cfg: Any) -> tuple[dict[str, Any] | None, dict[
     if source is None:
         ctx.echo("counterfactual: skipped (the data supplies no counterfactual pairs; the synthetic benchmark does)")
         return None, {}
+    source = source.with_split(cfg.split)
     pairs = source.pairs(cfg.families, cfg.max_per_family)
     res = score_counterfactuals(ctx.model, pairs, image_size=source.image_size, device=ctx.device,
                                 probe_folds=cfg.probe_folds, seed=0)
-    ctx.echo("counterfactual group score: " + ", ".join(f"{f} {r['group']:.2f} ({r['n_pairs']} pairs)"
+    ctx.echo(f"counterfactual group score ({source.split or 'all'} pairs): " + ", ".join(f"{f} {r['group']:.2f} ({r['n_pairs']} pairs)"
                                                         for f, r in res.items()))
     return res, {}
