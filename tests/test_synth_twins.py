@@ -115,7 +115,7 @@ def _differences(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if a == b else [path]
 
 
-def test_the_counterfactual_training_spec_is_the_default_plus_pairs() -> None:
+def test_the_counterfactual_training_spec_is_the_default_plus_pairs(load_benchmark) -> None:
     from graphclr.runner import default_spec_path
 
     repo = Path(__file__).resolve().parent.parent
@@ -125,9 +125,11 @@ def test_the_counterfactual_training_spec_is_the_default_plus_pairs() -> None:
         ".budget.batch_groups", ".budget.checkpoint_every", ".budget.max_steps", ".budget.warmup_steps",
         ".dataset.train_counterfactuals", ".description", ".name", ".quick.budget.checkpoint_every",
         ".quick.budget.max_steps", ".quick.budget.warmup_steps", ".quick.name"]
-    # four times the default's steps (2.9x the pretraining data, and the group scores still rise
-    # from 600 to 1,200 steps in the grid); the quick run keeps twice the quick default's
-    assert mine["budget"]["max_steps"] == 4 * default["budget"]["max_steps"]
+    # the budget is the one the recorded validation-pair cells choose (benchmarks/counterfactual_training.py
+    # --probe-split val, choose_budget); the quick run keeps twice the quick default's
+    cells = json.loads((repo / "benchmarks" / "results" / "counterfactual_budget_val.json").read_text())["cells"]
+    assert {c["probe_split"] for c in cells} == {"val"}
+    assert mine["budget"]["max_steps"] == load_benchmark("counterfactual_training").choose_budget(cells)[0]
     assert mine["quick"]["budget"]["max_steps"] == 2 * default["quick"]["budget"]["max_steps"]
     assert mine["budget"]["warmup_steps"] * 10 == mine["budget"]["max_steps"]   # as in the default
     assert mine["dataset"]["train_counterfactuals"] == list(COUNTERFACTUAL_FAMILIES)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 
 # tiny ops on 2 cores: one thread avoids OpenMP spin contention (tests/conftest.py)
