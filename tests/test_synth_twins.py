@@ -137,7 +137,7 @@ def test_the_counterfactual_training_spec_is_the_default_plus_pairs(load_benchma
 
 
 @pytest.mark.slow
-def test_quick_counterfactual_training_end_to_end(tmp_path: Path) -> None:
+def test_quick_counterfactual_training_end_to_end(tmp_path: Path, load_benchmark, monkeypatch) -> None:
     from graphclr.cli import main
 
     repo = Path(__file__).resolve().parent.parent
@@ -154,6 +154,26 @@ def test_quick_counterfactual_training_end_to_end(tmp_path: Path) -> None:
     assert cfg["batch_groups"] == "patient_id"
     assert results["dataset"]["n_pretrain"] == results["dataset"]["n_train"] + meta["split_counts"]["pretrain"]
     assert set(results["encoders"]["graph"]["counterfactual"]) == set(COUNTERFACTUAL_FAMILIES)
+    # the failure breakdown reads the run back: its failures per family are the run's group score
+    ids = tmp_path / "ids.csv"
+    pd.DataFrame({"filename": sorted({p.source_id for ps in _cached_pairs(out).values() for p in ps})}).to_csv(ids)
+    monkeypatch.setattr("sys.argv", ["counterfactual_failures.py", "--run", str(out), "--dev-ids", str(ids),
+                                     "--out", str(tmp_path / "failures.json")])
+    assert load_benchmark("counterfactual_failures").main() == 0
+    seed0 = json.loads((tmp_path / "failures.json").read_text())["seeds"]["seed-0"]
+    for family in ("binding", "negation"):
+        cf = results["encoders"]["graph"]["counterfactual"][family]
+        fails = sum(v["fail"] for v in seed0[family].values())
+        assert sum(v["pairs"] for v in seed0[family].values()) == cf["n_pairs"]
+        assert fails == pytest.approx((1 - cf["group"]) * cf["n_pairs"], abs=1e-6)
+
+
+def _cached_pairs(run: Path) -> dict:
+    import pickle
+
+    (cache,) = (run / "counterfactuals").glob("pairs-*.pkl")
+    with cache.open("rb") as fh:
+        return pickle.load(fh)
 
 
 def test_cli_builds_pairs_and_names_a_bad_family(tmp_path: Path, capsys) -> None:

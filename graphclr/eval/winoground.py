@@ -38,26 +38,35 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHANCE", "winoground_scores", "pair_similarities", "fact_probe", "score_counterfactuals"]
+__all__ = ["CHANCE", "comparisons", "winoground_scores", "pair_similarities", "fact_probe", "embed_pairs",
+           "score_counterfactuals"]
 
 #: the expected scores of a model whose similarities are exchangeable noise
 CHANCE: dict[str, float] = {"image": 0.5, "text": 0.5, "group": 1 / 6, "image_pair": 0.25, "text_pair": 0.25}
 
 
-def winoground_scores(sim: Any) -> dict[str, float]:
-    """Image, text and group scores (and the per-pair ones) of ``sim`` ``[n, 2, 2]``,
-    ``sim[k, i, j]`` = similarity of image ``i`` and report ``j`` of pair ``k``."""
+def comparisons(sim: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The four comparisons of each pair of ``sim`` ``[n, 2, 2]``: ``image[k, i]`` (image
+    ``i`` prefers its own report) and ``text[k, j]`` (report ``j`` prefers its own image);
+    a pair passes the group score when all four hold."""
     s = np.asarray(sim, dtype=np.float64)
     if s.ndim != 3 or s.shape[1:] != (2, 2):
         raise ValueError(f"sim must be [n_pairs, 2, 2] (image, report), got shape {s.shape}")
-    if len(s) == 0:
-        return {k: float("nan") for k in CHANCE} | {"n_pairs": 0}
     img = np.stack([s[:, 0, 0] > s[:, 0, 1], s[:, 1, 1] > s[:, 1, 0]], axis=1)   # image i: own report wins
     txt = np.stack([s[:, 0, 0] > s[:, 1, 0], s[:, 1, 1] > s[:, 0, 1]], axis=1)   # report j: own image wins
+    return img, txt
+
+
+def winoground_scores(sim: Any) -> dict[str, float]:
+    """Image, text and group scores (and the per-pair ones) of ``sim`` ``[n, 2, 2]``,
+    ``sim[k, i, j]`` = similarity of image ``i`` and report ``j`` of pair ``k``."""
+    img, txt = comparisons(sim)
+    if len(img) == 0:
+        return {k: float("nan") for k in CHANCE} | {"n_pairs": 0}
     return {"image": float(img.mean()), "text": float(txt.mean()),
             "group": float((img.all(axis=1) & txt.all(axis=1)).mean()),
             "image_pair": float(img.all(axis=1).mean()), "text_pair": float(txt.all(axis=1).mean()),
-            "n_pairs": int(len(s))}
+            "n_pairs": int(len(img))}
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -103,8 +112,10 @@ def fact_probe(features: Any, y: Any, *, folds: int = 5, seed: int = 0, config: 
             "folds": int(k)}
 
 
-def _embed_pairs(model: Any, pairs: Sequence[Any], *, image_size: int | None, batch_size: int,
-                 device: str) -> tuple[np.ndarray, np.ndarray]:
+def embed_pairs(model: Any, pairs: Sequence[Any], *, image_size: int | None = None, batch_size: int = 64,
+                device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Unit image and report embeddings ``[n_pairs, 2, d]`` of the pairs' rendered images and
+    their texts or graphs (whichever ``model`` reads); arguments as :func:`score_counterfactuals`."""
     import torch
     from PIL import Image
 
@@ -166,7 +177,7 @@ def score_counterfactuals(model: Any, pairs: Mapping[str, Sequence[Any]] | Seque
         if not ps:
             result[family] = winoground_scores(np.zeros((0, 2, 2)))
             continue
-        img, rep = _embed_pairs(model, ps, image_size=image_size, batch_size=batch_size, device=device)
+        img, rep = embed_pairs(model, ps, image_size=image_size, batch_size=batch_size, device=device)
         y = np.array([p.y for p in ps], np.float64)
         scores: dict[str, Any] = winoground_scores(pair_similarities(img, rep))
         scores["probe_image"] = fact_probe(img, y, folds=probe_folds, seed=seed)
