@@ -1,5 +1,6 @@
 """What moves the counterfactual group scores: pretraining steps, or counterfactual pairs in
-pretraining? A grid on the default benchmark's synthetic data, one seed.
+pretraining? A grid on the default benchmark's synthetic data, one pretraining seed per cell
+(``--seeds``, default 0; with several, the markdown adds mean ± sd over them).
 
 Cells: steps (``--steps``, default 300 600 1200) x {natural pairs only, plus one
 counterfactual pair per training report as hard negatives (``dataset.train_counterfactuals``
@@ -69,12 +70,14 @@ def grid_spec(pairs: bool, encoders: list[str], encoder_spec: Path | None = None
 
 def run_cell(work: Path, steps: int, pairs: bool, encoders: list[str],
              encoder_spec: Path | None = None, train_families: list[str] | None = None,
-             probe_split: str = "test") -> dict[str, Any]:
+             probe_split: str = "test", seed: int = 0) -> dict[str, Any]:
     fams = "" if not pairs or train_families in (None, FAMILIES) else "-" + "+".join(train_families)
     probes = "" if probe_split == "test" else f"-{probe_split}probes"
-    name = f"steps{steps}-{'pairs' if pairs else 'natural'}{fams}-{'+'.join(encoders)}{probes}"
+    seeded = "" if seed == 0 else f"-seed{seed}"
+    name = f"steps{steps}-{'pairs' if pairs else 'natural'}{fams}-{'+'.join(encoders)}{probes}{seeded}"
     spec_path = work / f"{name}.json"
     spec = grid_spec(pairs, encoders, encoder_spec, train_families, probe_split)
+    spec["seed"] = seed
     spec_path.write_text(json.dumps(spec, indent=1), encoding="utf-8")
     out = work / name
     cmd = [sys.executable, "-m", "graphclr", "benchmark", str(spec_path), "--out", str(out), "--no-progress",
@@ -112,17 +115,22 @@ def choose_budget(rows: list[dict[str, Any]], encoder: str = "graph") -> tuple[i
     >>> choose_budget([cell(600, 0.8, 0.8), cell(1200, 0.9, 0.86), cell(2400, 0.86, 0.9)])
     (1200, 0.88)
     """
-    scored = [(r["steps"], sum(r["encoders"][encoder]["counterfactual"][f]["group"] for f in CHOICE_FAMILIES)
-               / len(CHOICE_FAMILIES)) for r in rows
-              if r["pairs"] and len(r.get("train_families", FAMILIES)) == len(FAMILIES) and encoder in r["encoders"]]
-    if not scored:
+    by_steps: dict[int, list[float]] = {}
+    for r in rows:
+        if r["pairs"] and len(r.get("train_families", FAMILIES)) == len(FAMILIES) and encoder in r["encoders"]:
+            cf = r["encoders"][encoder]["counterfactual"]
+            by_steps.setdefault(r["steps"], []).append(sum(cf[f]["group"] for f in CHOICE_FAMILIES)
+                                                       / len(CHOICE_FAMILIES))
+    if not by_steps:
         raise ValueError(f"no cell with counterfactual pairs of all five families scores {encoder!r}")
+    scored = [(steps, sum(v) / len(v)) for steps, v in by_steps.items()]   # several seeds: their mean
     steps, score = max(scored, key=lambda t: (round(t[1], 9), -t[0]))
     return steps, round(score, 6)
 
 
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], encoders: list[str]) -> str:
     splits = sorted({r.get("probe_split", "test") for r in rows})
+    seeds = sorted({r.get("seed", 0) for r in rows})
     val = splits == ["val"]
     title = ("Choosing the pretraining budget on validation counterfactual pairs" if val
              else "Counterfactual group scores: steps vs counterfactual pairs in pretraining")
@@ -130,7 +138,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], encoders: list[st
     lines = [f"# {title}", "",
              f"Command: `{meta['command']}`  ", f"Date: {meta['date']}  ",
              f"Machine: {meta['machine']['platform']}, {meta['machine']['cpu_count']} CPUs  ",
-             "One pretraining seed (0); the default benchmark's synthetic data (64 px, 3,955 Open-i "
+             f"Pretraining seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} (one per cell); the default benchmark's synthetic data (64 px, 3,955 Open-i "
              f"reports), image tower and evaluations; encoders: {', '.join(encoders)}. "
              "**The images are synthetic.**", "",
              "Counterfactual pairs start from the reports of the benchmark's "
@@ -140,17 +148,27 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], encoders: list[st
              + "; pretraining never sees them or their source reports.", "",
              "Group score (chance 1/6; ties count as failures) per family, mean zero-shot AUROC "
              "(chexpert5 prompts) and effusion-side zero-shot AUROC:", "",
-             "| steps | pretraining pairs | encoder | " + " | ".join(FAMILIES) + " | zero-shot | effusion side ZS |",
-             "|---|---|---|" + "---|" * len(FAMILIES) + "---|---|"]
+             "| steps | pretraining pairs | " + ("seed | " if len(seeds) > 1 else "") + "encoder | "
+             + " | ".join(FAMILIES) + " | zero-shot | effusion side ZS |",
+             "|---|---|" + ("---|" if len(seeds) > 1 else "") + "---|" + "---|" * len(FAMILIES) + "---|---|"]
     for row in rows:
         for enc, s in row["encoders"].items():
             cf = " | ".join(f"{s['counterfactual'][f]['group']:.3f}" for f in FAMILIES)
             lines.append(f"| {row['steps']} | {_pairs_label(row)} | "
-                         f"{enc} | {cf} | {s['zero_shot_mean_auroc']:.3f} | "
+                         + (f"{row.get('seed', 0)} | " if len(seeds) > 1 else "")
+                         + f"{enc} | {cf} | {s['zero_shot_mean_auroc']:.3f} | "
                          f"{s['effusion_side_zero_shot_auroc']:.3f} |")
+    if len(seeds) > 1:
+        lines += ["", "Mean ± sd over the seeds of each cell:", "",
+                  "| steps | pretraining pairs | encoder | seeds | " + " | ".join(FAMILIES) + " | zero-shot |",
+                  "|---|---|---|---|" + "---|" * len(FAMILIES) + "---|"]
+        for (steps, label, enc), stats in seed_summary(rows).items():
+            cells = " | ".join(_mean_sd(stats[f]) for f in [*FAMILIES, "zero_shot"])
+            lines.append(f"| {steps} | {label} | {enc} | {len(stats['zero_shot'])} | {cells} |")
     lines += ["", "Wall time per cell (the runner's wall_seconds: data build, pretraining of every encoder, "
               "evaluations; the date the cell ran): " +
-              ", ".join(f"{r['steps']} steps, {_pairs_label(r)}, {r['seconds']:.0f} s"
+              ", ".join(f"{r['steps']} steps, {_pairs_label(r)}"
+                        + (f", seed {r.get('seed', 0)}" if len(seeds) > 1 else "") + f", {r['seconds']:.0f} s"
                         f" ({r['date']})" for r in rows) + "."]
     if val and any(r["pairs"] for r in rows):
         steps, score = choose_budget(rows)
@@ -162,9 +180,35 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], encoders: list[st
     return "\n".join(lines) + "\n"
 
 
+def seed_summary(rows: list[dict[str, Any]]) -> dict[tuple[int, str, str], dict[str, list[float]]]:
+    """Per (steps, pretraining pairs, encoder), in row order: each family's group scores and
+    the zero-shot AUROCs over the cell's seeds.
+
+    >>> row = lambda seed, g: {"steps": 600, "pairs": False, "seed": seed, "encoders": {"graph": {
+    ...     "zero_shot_mean_auroc": 0.9, "counterfactual": {f: {"group": g} for f in FAMILIES}}}}
+    >>> seed_summary([row(0, 0.5), row(1, 0.7)])[(600, "natural", "graph")]["binding"]
+    [0.5, 0.7]
+    """
+    out: dict[tuple[int, str, str], dict[str, list[float]]] = {}
+    for r in rows:
+        for enc, s in r["encoders"].items():
+            cell = out.setdefault((r["steps"], _pairs_label(r), enc), {f: [] for f in [*FAMILIES, "zero_shot"]})
+            for f in FAMILIES:
+                cell[f].append(s["counterfactual"][f]["group"])
+            cell["zero_shot"].append(s["zero_shot_mean_auroc"])
+    return out
+
+
+def _mean_sd(values: list[float]) -> str:
+    import statistics
+
+    return f"{statistics.mean(values):.3f}" + (f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else "")
+
+
 def _cell_key(row: dict[str, Any]) -> tuple:
     fams = tuple(row.get("train_families", FAMILIES)) if row["pairs"] else ()
-    return (row.get("probe_split", "test"), row["pairs"], len(fams) != len(FAMILIES), fams, row["steps"])
+    return (row.get("probe_split", "test"), row["pairs"], len(fams) != len(FAMILIES), fams, row["steps"],
+            row.get("seed", 0))
 
 
 def _pairs_label(row: dict[str, Any]) -> str:
@@ -188,6 +232,7 @@ def main() -> int:
     ap.add_argument("--train-families", nargs="+", default=FAMILIES, choices=FAMILIES,
                     help="families of the pretraining pairs (the probes always score all five); "
                          "fewer families ask whether structural contrast transfers to the others")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="pretraining seeds, one cell each")
     ap.add_argument("--probe-split", choices=["test", "val"], default="test",
                     help="split the counterfactual pairs start from; 'val' chooses the budget "
                          "(choose_budget) without the test pairs (default --out: counterfactual_budget_val.json)")
@@ -205,13 +250,13 @@ def main() -> int:
     rows = []
     cells = [(s, True) for s in args.steps] if args.pairs_only else \
         [(s, p) for p, s in itertools.product((False, True), args.steps)]
-    for steps, pairs in cells:
+    for (steps, pairs), seed in itertools.product(cells, args.seeds):
         results = run_cell(args.work, steps, pairs, args.encoders, args.encoder_spec, args.train_families,
-                           args.probe_split)
+                           args.probe_split, seed)
         rows.append({"steps": steps, "pairs": pairs, "seconds": round(float(results["wall_seconds"]), 1),
                      "pretrain_items": results["dataset"]["n_pretrain"], "encoders": summarise(results),
                      "date": datetime.date.today().isoformat(), "train_families": args.train_families if pairs else [],
-                     "probe_split": args.probe_split})
+                     "probe_split": args.probe_split, "seed": seed})
     done = {_cell_key(r) for r in rows}
     rows = sorted([r for r in kept if _cell_key(r) not in done] + rows, key=_cell_key)
     path = record("counterfactual_training_grid", {"cells": rows}, args.out)

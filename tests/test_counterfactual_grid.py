@@ -76,3 +76,23 @@ def test_the_budget_rule_takes_the_best_binding_negation_mean_and_ties_go_to_few
 def test_validation_and_test_cells_are_distinct_cells(grid) -> None:
     test_row, val_row = {"steps": 600, "pairs": True}, {"steps": 600, "pairs": True, "probe_split": "val"}
     assert grid._cell_key(test_row) != grid._cell_key(val_row)
+
+
+def test_several_seeds_average_in_the_rule_and_get_a_mean_sd_table(grid) -> None:
+    # 600 steps: seeds 0.90 and 0.70 (mean 0.80); 1200 steps: 0.85 and 0.85 (mean 0.85) -> 1200
+    rows = [{**_cell(600, 0.9, 0.9), "seed": 0}, {**_cell(600, 0.7, 0.7), "seed": 1},
+            {**_cell(1200, 0.85, 0.85), "seed": 0}, {**_cell(1200, 0.8, 0.9), "seed": 1}]
+    assert grid.choose_budget(rows) == (1200, 0.85)
+    for r, zs in zip(rows, (0.90, 0.94, 0.95, 0.97)):
+        cf = r["encoders"]["graph"]["counterfactual"]
+        for f in ("laterality", "zone", "size"):
+            cf[f] = {"group": 0.5}
+        r["encoders"]["graph"].update(zero_shot_mean_auroc=zs, effusion_side_zero_shot_auroc=1.0)
+        r.update(seconds=100.0, date="2026-12-04")
+    meta = {"command": "x", "date": "2026-12-04", "machine": {"platform": "p", "cpu_count": 2}}
+    md = grid.markdown(rows, meta, ["graph"])
+    assert "Pretraining seeds 0, 1 (one per cell)" in md
+    assert "| 600 | natural + counterfactual | 1 | graph | 0.700 |" in md
+    # binding 0.9, 0.7: mean 0.8, sd sqrt(0.02) = 0.141; zero-shot 0.90, 0.94: 0.920 ± 0.028
+    assert "| 600 | natural + counterfactual | graph | 2 | 0.800 ± 0.141 |" in md and "| 0.920 ± 0.028 |" in md
+    assert "**Chosen budget: 1200 steps**" in md

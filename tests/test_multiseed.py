@@ -64,6 +64,18 @@ def test_aggregate_three_seeds_by_hand():
 def test_one_run_report_has_family_tables_but_no_seed_summary():
     lines = "\n".join(markdown_sections({"encoders": {"graph": _entry(0.8, 0.9, 0.9, 1.0)}}))
     assert "pretraining seeds" not in lines and "| graph | 1.000 | 0.500 | 0.900 | 0.750 |" in lines
+    # results from before the split was recorded are test-split results
+    assert "pairs start only from reports of the test split, so neither" in lines
+
+
+def test_the_report_names_the_split_the_pairs_came_from():
+    entry = _entry(0.8, 0.9, 0.9, 1.0)
+    entry["counterfactual"]["binding"]["split"] = "val"
+    lines = "\n".join(markdown_sections({"encoders": {"graph": entry}}))
+    assert "pairs start only from reports of the validation split, so neither" in lines
+    entry["counterfactual"]["binding"]["split"] = "all"
+    lines = "\n".join(markdown_sections({"encoders": {"graph": entry}}))
+    assert "pairs start from every report of the corpus (it has no splits" in lines and "so neither" not in lines
 
 
 def test_counterfactual_config_is_strict():

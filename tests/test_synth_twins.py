@@ -154,6 +154,7 @@ def test_quick_counterfactual_training_end_to_end(tmp_path: Path, load_benchmark
     assert cfg["batch_groups"] == "patient_id"
     assert results["dataset"]["n_pretrain"] == results["dataset"]["n_train"] + meta["split_counts"]["pretrain"]
     assert set(results["encoders"]["graph"]["counterfactual"]) == set(COUNTERFACTUAL_FAMILIES)
+    assert {r["split"] for r in results["encoders"]["graph"]["counterfactual"].values()} == {"test"}
     # the failure breakdown reads the run back: its failures per family are the run's group score
     ids = tmp_path / "ids.csv"
     pd.DataFrame({"filename": sorted({p.source_id for ps in _cached_pairs(out).values() for p in ps})}).to_csv(ids)

@@ -116,6 +116,8 @@ def run_counterfactual(ctx: Any, cfg: Any) -> tuple[dict[str, Any] | None, dict[
     pairs = source.pairs(cfg.families, cfg.max_per_family)
     res = score_counterfactuals(ctx.model, pairs, image_size=source.image_size, device=ctx.device,
                                 probe_folds=cfg.probe_folds, seed=0)
+    for scores in res.values():
+        scores["split"] = source.split or "all"   # where the pairs started (the report says so)
     ctx.echo(f"counterfactual group score ({source.split or 'all'} pairs): " + ", ".join(f"{f} {r['group']:.2f} ({r['n_pairs']} pairs)"
                                                         for f, r in res.items()))
     return res, {}

@@ -192,10 +192,16 @@ def markdown_sections(results: Mapping[str, Any]) -> list[str]:
                 rows.append([key.replace("/", ": ", 1).replace("_", " ")] + cells)
             lines += _table(["metric", *[f"vs `{b}`" for b in base]], rows)
     if cf:
+        splits = sorted({fam.get("split", "test") for e in results.get("encoders", {}).values()
+                         for fam in (e.get("counterfactual") or {}).values()}) or ["test"]
+        where = ("pairs start from every report of the corpus (it has no splits to keep them out of "
+                 "pretraining)" if "all" in splits else
+                 "pairs start only from reports of the " + " and ".join("validation" if x == "val" else x
+                                                                       for x in splits)
+                 + " split, so neither a source report nor its edited versions were in pretraining")
         lines += ["## Counterfactual probes", "",
                   "Pairs of reports that differ in one structural fact, with an image rendered for each "
-                  "(same synthetic patient); pairs start only from reports of the test split, so neither "
-                  "a source report nor its edited versions were in pretraining. Image score: each image "
+                  f"(same synthetic patient); {where}. Image score: each image "
                   "is closer to its own report; text score: each report is closer to its own image; group: "
                   f"both. {CHANCE_NOTE}. Fact probe: a cross-validated linear probe on the image "
                   "embeddings predicting the fact (chance 0.5)."
