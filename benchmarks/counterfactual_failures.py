@@ -2,7 +2,7 @@
 
 For a finished benchmark run (``graphclr benchmark ... --out RUN``) this re-embeds the run's
 cached counterfactual pairs (``RUN/counterfactuals``) with one encoder's checkpoint in every
-seed (``RUN`` and ``RUN/seeds/seed-*``) and counts, per family and per set of changed
+seed (``BenchmarkSpec.seed_dir``: ``RUN``, then ``RUN/seeds/seed-S``) and counts, per family and per set of changed
 findings (binding: the two findings whose sides swap; negation: the two whose negation
 swaps), how many pairs fail the group score, and whether they fail on the *image* side
 (an image prefers the other report) or on the *text* side (a report prefers the other
@@ -82,14 +82,6 @@ def changed_key(pair: Any) -> str:
     return " + ".join(sorted({f.name for side in pair.changed for f in side}))
 
 
-def seed_dirs(run: Path) -> list[tuple[str, Path]]:
-    extra = sorted((run / "seeds").glob("seed-*"), key=lambda p: int(p.name.split("-")[1])) \
-        if (run / "seeds").is_dir() else []
-    spec = json.loads((run / "spec.json").read_text(encoding="utf-8"))
-    first = spec.get("seeds", [spec.get("seed", 0)])[0]
-    return [(f"seed-{first}", run)] + [(p.name, p) for p in extra]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, required=True, help="a finished benchmark output folder")
@@ -101,13 +93,14 @@ def main() -> int:
 
     from graphclr.eval.winoground import embed_pairs, pair_similarities
     from graphclr.models.factory import load_model
+    from graphclr.runner import BenchmarkSpec
 
     caches = sorted((args.run / "counterfactuals").glob("pairs-*.pkl"))
     if len(caches) != 1:
         raise SystemExit(f"{args.run / 'counterfactuals'}: expected one cached pair set, found {len(caches)}")
     with caches[0].open("rb") as fh:
         sets = pickle.load(fh)
-    spec = json.loads((args.run / "spec.json").read_text(encoding="utf-8"))
+    spec = BenchmarkSpec(json.loads((args.run / "spec.json").read_text(encoding="utf-8")))
     split = spec.get("evaluations", {}).get("counterfactual", {}).get("split", "test")
     if args.dev_ids.is_file():
         with args.dev_ids.open(newline="", encoding="utf-8") as fh:
@@ -119,8 +112,9 @@ def main() -> int:
     print(f"{args.run}: {split} pairs, {scope}")
     size = int(spec["dataset"].get("size", 64))
     per_seed: dict[str, dict[str, Any]] = {}
-    for seed, folder in seed_dirs(args.run):
-        model = load_model(folder / "encoders" / args.encoder / "pretrain" / "model.pt")
+    for s in spec.seeds():
+        model = load_model(spec.seed_dir(args.run, s) / "encoders" / args.encoder / "pretrain" / "model.pt")
+        seed = f"seed-{s}"
         per_seed[seed] = {}
         for family in args.families:
             ps = [p for p in sets[family] if dev is None or p.source_id in dev]
@@ -143,7 +137,8 @@ def markdown(per_seed: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
              f"Machine: {meta['machine']['platform']}, {meta['machine']['cpu_count']} CPUs  ",
              f"Run: `{meta['run']}`; {meta['split']} pairs; {meta['scope']}. **The images are synthetic.**", "",
              "Failures summed over seeds (image / text / both: which comparisons fail); distances are between "
-             "the unit embeddings of a pair's two versions, mean over seeds' pairs, failing vs passing:", "",
+             "the unit embeddings of a pair's two versions, failing vs passing (each seed's mean, then their mean "
+             "over seeds):", "",
              "| family | changed findings | pairs x seeds | fail | image side | text side | both "
              "| image distance fail / pass | report distance fail / pass |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -131,6 +131,7 @@ def choose_budget(rows: list[dict[str, Any]], encoder: str = "graph") -> tuple[i
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], encoders: list[str]) -> str:
     splits = sorted({r.get("probe_split", "test") for r in rows})
     seeds = sorted({r.get("seed", 0) for r in rows})
+    multi = len(seeds) > 1
     val = splits == ["val"]
     title = ("Choosing the pretraining budget on validation counterfactual pairs" if val
              else "Counterfactual group scores: steps vs counterfactual pairs in pretraining")
@@ -138,7 +139,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], encoders: list[st
     lines = [f"# {title}", "",
              f"Command: `{meta['command']}`  ", f"Date: {meta['date']}  ",
              f"Machine: {meta['machine']['platform']}, {meta['machine']['cpu_count']} CPUs  ",
-             f"Pretraining seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} (one per cell); the default benchmark's synthetic data (64 px, 3,955 Open-i "
+             f"Pretraining seed{'s' if multi else ''} {', '.join(map(str, seeds))} (one per cell); the default benchmark's synthetic data (64 px, 3,955 Open-i "
              f"reports), image tower and evaluations; encoders: {', '.join(encoders)}. "
              "**The images are synthetic.**", "",
              "Counterfactual pairs start from the reports of the benchmark's "
@@ -148,17 +149,17 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], encoders: list[st
              + "; pretraining never sees them or their source reports.", "",
              "Group score (chance 1/6; ties count as failures) per family, mean zero-shot AUROC "
              "(chexpert5 prompts) and effusion-side zero-shot AUROC:", "",
-             "| steps | pretraining pairs | " + ("seed | " if len(seeds) > 1 else "") + "encoder | "
+             "| steps | pretraining pairs | " + ("seed | " if multi else "") + "encoder | "
              + " | ".join(FAMILIES) + " | zero-shot | effusion side ZS |",
-             "|---|---|" + ("---|" if len(seeds) > 1 else "") + "---|" + "---|" * len(FAMILIES) + "---|---|"]
+             "|---|---|" + ("---|" if multi else "") + "---|" + "---|" * len(FAMILIES) + "---|---|"]
     for row in rows:
         for enc, s in row["encoders"].items():
             cf = " | ".join(f"{s['counterfactual'][f]['group']:.3f}" for f in FAMILIES)
             lines.append(f"| {row['steps']} | {_pairs_label(row)} | "
-                         + (f"{row.get('seed', 0)} | " if len(seeds) > 1 else "")
+                         + (f"{row.get('seed', 0)} | " if multi else "")
                          + f"{enc} | {cf} | {s['zero_shot_mean_auroc']:.3f} | "
                          f"{s['effusion_side_zero_shot_auroc']:.3f} |")
-    if len(seeds) > 1:
+    if multi:
         lines += ["", "Mean ± sd over the seeds of each cell:", "",
                   "| steps | pretraining pairs | encoder | seeds | " + " | ".join(FAMILIES) + " | zero-shot |",
                   "|---|---|---|---|" + "---|" * len(FAMILIES) + "---|"]
@@ -168,7 +169,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], encoders: list[st
     lines += ["", "Wall time per cell (the runner's wall_seconds: data build, pretraining of every encoder, "
               "evaluations; the date the cell ran): " +
               ", ".join(f"{r['steps']} steps, {_pairs_label(r)}"
-                        + (f", seed {r.get('seed', 0)}" if len(seeds) > 1 else "") + f", {r['seconds']:.0f} s"
+                        + (f", seed {r.get('seed', 0)}" if multi else "") + f", {r['seconds']:.0f} s"
                         f" ({r['date']})" for r in rows) + "."]
     if val and any(r["pairs"] for r in rows):
         steps, score = choose_budget(rows)

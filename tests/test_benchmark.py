@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +27,9 @@ def test_default_spec_compares_graph_and_text_encoders_under_one_budget():
     assert spec["evaluations"]["linear_probe"]["fractions"] == [0.01, 0.1, 1.0]
     assert spec["evaluations"]["n_bootstrap"] == 500     # the budget for 3 seeds in ~15 minutes (docs/results.md)
     assert spec.seeds() == [0, 1, 2] and load_spec(quick=True).seeds() == [0, 1]
+    # the first seed's run is OUT itself (a one-seed run's layout), the others OUT/seeds/seed-S
+    assert [spec.seed_dir("out", s) for s in spec.seeds()] == [Path("out"), Path("out/seeds/seed-1"),
+                                                                Path("out/seeds/seed-2")]
     assert spec["evaluations"]["counterfactual"]["max_per_family"] >= 200
     assert spec["evaluations"]["counterfactual"]["families"] == ["binding", "laterality", "negation", "zone", "size"]
     assert {t["left"] for t in spec["evaluations"]["laterality"]} == {"Effusion_Left"}

@@ -12,8 +12,8 @@ The pairs come from the data, as a *resource* of the evaluation context
 benchmark supplies one that starts pairs only from reports of its **test** split, so neither
 a probe's source report nor its edited versions are ever in pretraining
 (:mod:`graphclr.synth.counterfactual_set`). ``split: "val"`` scores pairs from the
-validation reports instead, to choose a recipe without looking at the test pairs. Data without a source skips the evaluation
-(with a message). Building the Open-i pairs takes about a minute, so a source keeps them in
+validation reports instead, to choose a recipe without looking at the test pairs. Data
+without a source skips the evaluation (with a message). Building the Open-i pairs takes about a minute, so a source keeps them in
 its cache folder (``OUT/counterfactuals``), keyed by everything they depend on; a resumed or
 second seed's run reads them back.
 
@@ -116,8 +116,9 @@ def run_counterfactual(ctx: Any, cfg: Any) -> tuple[dict[str, Any] | None, dict[
     pairs = source.pairs(cfg.families, cfg.max_per_family)
     res = score_counterfactuals(ctx.model, pairs, image_size=source.image_size, device=ctx.device,
                                 probe_folds=cfg.probe_folds, seed=0)
+    where = source.split or "all"
     for scores in res.values():
-        scores["split"] = source.split or "all"   # where the pairs started (the report says so)
-    ctx.echo(f"counterfactual group score ({source.split or 'all'} pairs): " + ", ".join(f"{f} {r['group']:.2f} ({r['n_pairs']} pairs)"
-                                                        for f, r in res.items()))
+        scores["split"] = where   # where the pairs started (the report says so)
+    ctx.echo(f"counterfactual group score ({where} pairs): "
+             + ", ".join(f"{f} {r['group']:.2f} ({r['n_pairs']} pairs)" for f, r in res.items()))
     return res, {}

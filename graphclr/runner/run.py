@@ -185,12 +185,10 @@ def _run(spec: BenchmarkSpec, out_dir: str | Path, resume: bool, command: str | 
 
 def _seed_run(spec: BenchmarkSpec, seed: int, out: Path,
               echo: Callable[[str], None]) -> tuple[Path, BenchmarkSpec, Callable[[str], None]]:
-    """Where one pretraining seed's encoders live (the first seed: ``OUT`` itself, so a
-    one-seed run keeps its layout; the others: ``OUT/seeds/seed-S``), its spec and messages."""
-    seeds = spec.seeds()
-    if seed == seeds[0]:
-        return out, spec.for_seed(seed), echo
-    return out / "seeds" / f"seed-{seed}", spec.for_seed(seed), (lambda m: echo(f"(seed {seed}) {m}"))
+    """Where one pretraining seed's encoders live (:meth:`BenchmarkSpec.seed_dir`), its spec
+    and messages."""
+    say = echo if seed == spec.seeds()[0] else (lambda m: echo(f"(seed {seed}) {m}"))
+    return spec.seed_dir(out, seed), spec.for_seed(seed), say
 
 
 def _timing_key(seed: int, seeds: list[int], name: str) -> str:

@@ -134,6 +134,12 @@ class BenchmarkSpec(dict):
         """The pretraining seeds: ``seeds``, else ``[seed]``."""
         return [int(x) for x in self.get("seeds") or [self.get("seed", 0)]]
 
+    def seed_dir(self, out: str | os.PathLike[str], seed: int) -> Path:
+        """Where one pretraining seed's encoders live: ``out`` itself for the first seed (so a
+        one-seed run keeps its layout), ``out/seeds/seed-S`` for the others."""
+        out = Path(out)
+        return out if int(seed) == self.seeds()[0] else out / "seeds" / f"seed-{int(seed)}"
+
     def for_seed(self, seed: int) -> BenchmarkSpec:
         """This spec with pretraining seed ``seed`` (one seed's run)."""
         out = BenchmarkSpec({**self, "seed": int(seed)})
